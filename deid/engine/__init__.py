@@ -1,0 +1,17 @@
+"""The engine: a profile applied to one instance. Never imports Beam."""
+
+from deid.engine.quiet import silence_pydicom
+
+silence_pydicom()
+
+from deid.engine.core import Decision, Deidentified, Rejected, deidentify_dataset  # noqa: E402
+from deid.engine.files import (  # noqa: E402
+    Output,
+    Rejection,
+    deidentify_bytes,
+    read_dataset,
+    write_dataset,
+)
+
+__all__ = ["Decision", "Deidentified", "Output", "Rejected", "Rejection", "deidentify_bytes",
+           "deidentify_dataset", "read_dataset", "write_dataset"]

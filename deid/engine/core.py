@@ -1,0 +1,472 @@
+"""Apply a resolved profile to one dataset, element by element, at every depth.
+
+The engine is a plain function of (dataset, profile, key): no global state, so any number of
+workers agree without talking to each other. It never decodes pixel data: elements it keeps are
+left as read, so their bytes come out identical.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass, field
+
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
+
+from deid import standard
+from deid.engine import dates
+from deid.engine.dummy import dummy_value, empty_value
+from deid.engine.scrub import Scrubber, tokens_of
+from deid.engine.uids import replace_uid
+from deid.keys import SecretKey
+from deid.profile.model import COMPOUND, Profile, Rule
+
+# PS3.15 E.1.1: modalities that routinely burn identifying text into the pixels.
+BURNED_IN_MODALITIES = frozenset({"US", "SC", "OT", "XC", "ES"})
+TEXT_VRS = frozenset({"AE", "CS", "LO", "SH", "PN", "ST", "LT", "UT", "UC", "UR"})
+TOKEN_VRS = frozenset({"PN", "LO", "SH", "AE", "UC", "DA", "DT"})
+DATE_VRS = frozenset({"DA", "DT", "TM"})
+UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
+REQUIRED = {0x00080016: "SOPClassUID", 0x00080018: "SOPInstanceUID",
+            0x0020000D: "StudyInstanceUID", 0x0020000E: "SeriesInstanceUID"}
+PATIENT_ID, STUDY_UID = 0x00100020, 0x0020000D
+
+
+class Rejected(Exception):
+    """An instance that cannot be fully de-identified. The message names tags, never values."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the engine did to one element, for `deid explain` and tests."""
+
+    path: str  # e.g. 'ReferencedImageSequence[0]>ReferencedSOPInstanceUID'
+    tag: int
+    vr: str
+    action: str  # the action applied, compound codes already resolved
+    rule: Rule | None
+
+
+@dataclass
+class Deidentified:
+    """A de-identified dataset and the mappings that re-identify it (linkage output only)."""
+
+    dataset: Dataset
+    uid_map: dict[str, str] = field(default_factory=dict)
+    patient_ids: tuple[str, str] | None = None
+
+
+def tag_text(tag: int) -> str:
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+def keyword_of(tag: int) -> str:
+    info = standard.element_by_tag(tag)
+    return info.keyword if info else tag_text(tag)
+
+
+def _vr_of(element: DataElement | RawDataElement, tag: int) -> str:
+    if element.VR:
+        return element.VR
+    info = standard.element_by_tag(tag)
+    return info.vr.split("/")[0] if info else "UN"
+
+
+def _values(value: object) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, MultiValue | list | tuple):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def _store(values: list[str]) -> object:
+    return values[0] if len(values) == 1 else values
+
+
+class _Run:
+    """The state of one instance's de-identification; discarded afterwards."""
+
+    def __init__(self, dataset: Dataset, profile: Profile, key: SecretKey,
+                 trace: list[Decision] | None):
+        self.top = dataset
+        self.profile = profile
+        self.key = key
+        self.trace = trace
+        self.uid_map: dict[str, str] = {}
+        self.templates: list[tuple[Dataset, int, str, str]] = []
+        sop_class = str(dataset.get("SOPClassUID", "") or "")
+        self.iod = standard.iod_of_sop_class(sop_class)
+        self.originals = {tag: _values(dataset[tag].value) for tag in self._original_tags()
+                          if tag in dataset}
+        self._offset: int | None = None
+        self.scrub = Scrubber(self._tokens(dataset)) if self._needs_scrub() else Scrubber([])
+
+    # --- set-up ---------------------------------------------------------------------------
+
+    def _original_tags(self) -> set[int]:
+        tags = {PATIENT_ID, STUDY_UID}
+        rules = [*self.profile.by_tag.values(), *self.profile.by_private.values()]
+        tags |= {r.lookup.key_tag for r in rules if r.lookup and r.lookup.key_tag is not None}
+        return tags
+
+    def _needs_scrub(self) -> bool:
+        rules = [*self.profile.by_tag.values(), *(r for _, _, r in self.profile.by_pattern),
+                 *self.profile.by_private.values()]
+        return any(r.action == "C" for r in rules)
+
+    def _tokens(self, dataset: Dataset) -> list[str]:
+        """Identifying values of the instance: those of every text or date element the
+        profile does not keep, at any depth."""
+        found: list[str] = []
+        for element in dataset.iterall():
+            tag = int(element.tag)
+            if (tag >> 16) % 2 or element.VR not in TOKEN_VRS:
+                continue
+            rule = self.profile.rule_for_tag(tag) or self.profile.unlisted.get(element.VR)
+            if rule is None or rule.action in ("K", "C"):
+                continue
+            for value in _values(element.value):
+                found.extend(tokens_of(element.VR, value))
+        return found
+
+    def offset(self) -> int:
+        """This patient's date offset, from PatientID, else StudyInstanceUID."""
+        if self._offset is None:
+            patient = (self.originals.get(PATIENT_ID) or [""])[0].strip()
+            if not patient:
+                patient = "study:" + (self.originals.get(STUDY_UID) or [""])[0].strip()
+            if patient == "study:":
+                raise Rejected("missing_attribute", "no PatientID (0010,0020) or "
+                               "StudyInstanceUID (0020,000D) to derive the date offset from")
+            self._offset = dates.patient_offset(self.key, patient, self.profile.date_shift)
+        return self._offset
+
+    # --- traversal ------------------------------------------------------------------------
+
+    def process(self, dataset: Dataset, path: tuple[str, ...], mode: str) -> None:
+        """Apply the profile to every element of one dataset (the top level or an item)."""
+        creators: dict[tuple[int, int], str] = {}
+        # Dataset.keys() gives tags without decoding values; iterating a Dataset decodes all.
+        tags = list(dataset.keys())  # noqa: SIM118
+        for tag in [t for t in tags if (t >> 16) % 2 and 0x10 <= (t & 0xFFFF) <= 0xFF]:
+            creators[(tag >> 16, tag & 0xFF)] = str(dataset[tag].value or "").strip()
+        for tag in tags:
+            tag = int(tag)
+            group, elem = tag >> 16, tag & 0xFFFF
+            if group % 2:
+                if not 0x10 <= elem <= 0xFF:
+                    self._private(dataset, tag, creators, path, mode)
+                continue
+            if elem == 0 or group in (0x0000, 0x0002, 0x0004):
+                # Group lengths are retired; command, file meta and directory elements do not
+                # belong in a data set (PS3.15 E.1.1: group 0004 shall be removed).
+                del dataset[tag]
+                continue
+            self._public(dataset, tag, path, mode)
+        self._drop_unused_creators(dataset, creators)
+
+    def _public(self, dataset: Dataset, tag: int, path: tuple[str, ...], mode: str) -> None:
+        vr = _vr_of(dataset.get_item(tag), tag)
+        rule = self.profile.rule_for_tag(tag) or self.profile.unlisted.get(vr)
+        if rule is None:
+            self._unruled(dataset, tag, vr, path, mode)
+        else:
+            self._apply(dataset, tag, vr, rule, path)
+
+    def _private(self, dataset: Dataset, tag: int, creators: dict[tuple[int, int], str],
+                 path: tuple[str, ...], mode: str) -> None:
+        group, elem = tag >> 16, tag & 0xFFFF
+        creator = creators.get((group, elem >> 8)) if elem >= 0x1000 else None
+        vr = _vr_of(dataset.get_item(tag), tag)
+        if not creator or group in (0x0001, 0x0003, 0x0005, 0x0007, 0xFFFF):
+            self._record(path, tag, vr, "X", None)
+            del dataset[tag]  # no private creator: nothing can say it is safe
+            return
+        rule = self.profile.by_private.get((creator, group, elem & 0xFF))
+        if rule is not None:
+            self._apply(dataset, tag, vr, rule, path)
+        elif self.profile.private == "keep":
+            self._unruled(dataset, tag, vr, path, mode)
+        elif vr == "SQ" and self.profile.by_private:
+            # PS3.15 E.3.10: a private sequence not known to be safe is parsed in its entirety
+            # and each nested attribute handled on its own merits.
+            self._recurse(dataset, tag, path, mode)
+            if not any(len(item) for item in dataset[tag].value):
+                del dataset[tag]
+        else:
+            self._record(path, tag, vr, "X", None)
+            del dataset[tag]
+
+    def _drop_unused_creators(self, dataset: Dataset, creators: dict[tuple[int, int], str]):
+        """A private creator stays only while an element of its block does (E.3.10)."""
+        used = {(t >> 16, (t & 0xFFFF) >> 8) for t in dataset.keys()  # noqa: SIM118
+                if (t >> 16) % 2 and (t & 0xFFFF) >= 0x1000}
+        for group, block in creators:
+            if (group, block) not in used:
+                del dataset[(group << 16) | block]
+
+    def _recurse(self, dataset: Dataset, tag: int, path: tuple[str, ...], mode: str) -> None:
+        inner = (*path, keyword_of(tag))
+        for item in dataset[tag].value:
+            self.process(item, inner, mode)
+
+    def _record(self, path: tuple[str, ...], tag: int, vr: str, action: str,
+                rule: Rule | None) -> None:
+        if self.trace is not None:
+            self.trace.append(Decision(">".join((*path, keyword_of(tag))), tag, vr, action, rule))
+
+    # --- actions --------------------------------------------------------------------------
+
+    def _unruled(self, dataset: Dataset, tag: int, vr: str, path: tuple[str, ...],
+                 mode: str) -> None:
+        """An element no rule names: kept, except inside a sequence that is dummied (D) or
+        cleaned (C), where its text is dummied or cleaned too."""
+        if vr == "SQ":
+            self._record(path, tag, vr, "K", None)
+            self._recurse(dataset, tag, path, mode)
+        elif mode == "dummy" and (vr in TEXT_VRS - {"CS"} or vr in DATE_VRS):
+            self._record(path, tag, vr, "D", None)
+            dataset[tag].value = dummy_value(vr)
+        elif mode == "clean" and vr in TEXT_VRS:
+            self._record(path, tag, vr, "C", None)
+            self._clean_text(dataset, tag)
+        else:
+            self._record(path, tag, vr, "K", None)
+
+    def _resolve(self, code: str, tag: int, path: tuple[str, ...]) -> str:
+        """A compound code resolved by the attribute's Type in this instance's IOD
+        (PS3.15 Table E.1-1a): Type 3 -> X, Type 2 -> Z, Type 1 -> D or U."""
+        alternatives = COMPOUND[code]
+        if self.iod is None:
+            return alternatives[-1]  # unknown SOP class: the most conservative alternative
+        kind = standard.attribute_type(self.iod, keyword_of(tag), path)
+        if kind == "":
+            # Not in this IOD at all: E.1-1 notes say such attributes may simply be removed.
+            return alternatives[0]
+        if kind is None:
+            return alternatives[-1]  # defined in the IOD, but not at this path: unknown Type
+        needed = {"3": ("X", "Z", "D", "U"), "2": ("Z", "D", "U"), "1": ("D", "U")}[kind]
+        return next(a for a in alternatives if a in needed)
+
+    def _apply(self, dataset: Dataset, tag: int, vr: str, rule: Rule,
+               path: tuple[str, ...]) -> None:
+        action = rule.action
+        if action in COMPOUND:
+            action = self._resolve(action, tag, path)
+        self._record(path, tag, vr, action, rule)
+        if action == "X":
+            del dataset[tag]
+        elif action == "K":
+            if vr == "SQ":
+                self._recurse(dataset, tag, path, "apply")
+        elif action == "Z":
+            dataset[tag].value = empty_value(vr)
+        elif action == "D":
+            if vr == "UI":
+                self._replace_uids(dataset, tag, rule)  # a dummy UID is a replaced one
+            elif vr == "SQ":
+                self._recurse(dataset, tag, path, "dummy")
+            else:
+                dataset[tag].value = dummy_value(vr)
+        elif action == "U":
+            if vr == "SQ":
+                self._recurse(dataset, tag, path, "apply")
+            else:
+                self._replace_uids(dataset, tag, rule)
+        elif action == "C":
+            self._clean(dataset, tag, vr, path, rule)
+        elif action == "shift":
+            self._shift(dataset, tag, vr, rule)
+        elif action == "hash":
+            self._hash(dataset, tag, vr, rule)
+        elif action == "replace":
+            self._replace(dataset, tag, vr, rule)
+        elif action == "lookup":
+            self._lookup(dataset, tag, vr, rule, path)
+
+    def _not_applicable(self, tag: int, vr: str, rule: Rule) -> Rejected:
+        return Rejected("profile_error", f"rule at {rule.source} ({rule.action}) cannot apply "
+                        f"to {tag_text(tag)}, whose VR is {vr}")
+
+    def _replace_uids(self, dataset: Dataset, tag: int, rule: Rule) -> None:
+        element = dataset[tag]
+        if element.VR != "UI":
+            raise self._not_applicable(tag, element.VR, rule)
+        new = []
+        for uid in _values(element.value):
+            replaced = replace_uid(self.key, uid)
+            if replaced != uid.strip("\0 "):
+                self.uid_map[uid.strip("\0 ")] = replaced
+            new.append(replaced)
+        element.value = _store(new) if new else element.value
+
+    def _clean(self, dataset: Dataset, tag: int, vr: str, path: tuple[str, ...],
+               rule: Rule) -> None:
+        """C, by what the value is (the option decides which attributes; PS3.15 E.3):
+        sequences get the profile inside and their text cleaned; text loses the instance's
+        identifying values; dates are shifted; UIDs replaced; binary data, which cannot be
+        read for identifying content, is removed; numbers and codes are kept."""
+        if vr == "SQ":
+            self._recurse(dataset, tag, path, "clean")
+        elif vr in TEXT_VRS:
+            self._clean_text(dataset, tag)
+        elif vr in ("DA", "DT", "TM"):
+            self._shift(dataset, tag, vr, rule)
+        elif vr == "UI":
+            self._replace_uids(dataset, tag, rule)
+        elif vr in ("OB", "OW", "OD", "OF", "OL", "OV", "UN"):
+            del dataset[tag]
+
+    def _clean_text(self, dataset: Dataset, tag: int) -> None:
+        element = dataset[tag]
+        values = _values(element.value)
+        cleaned = [self.scrub(v) for v in values]
+        if cleaned != values:
+            element.value = _store(cleaned)
+
+    def _shift(self, dataset: Dataset, tag: int, vr: str, rule: Rule) -> None:
+        element = dataset[tag]
+        if element.VR not in DATE_VRS:
+            raise self._not_applicable(tag, element.VR, rule)
+        values = _values(element.value)
+        if not values:
+            return
+        shifted = dates.shift_values(element.VR, values, self.offset())
+        # A value that cannot be parsed is removed, never passed through.
+        element.value = _store(shifted) if shifted is not None else None
+
+    def _hash(self, dataset: Dataset, tag: int, vr: str, rule: Rule) -> None:
+        element = dataset[tag]
+        if element.VR == "UI":
+            self._replace_uids(dataset, tag, rule)
+            return
+        if element.VR not in TEXT_VRS:
+            raise self._not_applicable(tag, element.VR, rule)
+        element.value = _store([self._text_hash(v) for v in _values(element.value)]) or None
+
+    def _text_hash(self, value: str) -> str:
+        return self.key.digest(b"text", value.strip().encode("utf-8")).hex()[:16].upper()
+
+    def _replace(self, dataset: Dataset, tag: int, vr: str, rule: Rule) -> None:
+        if rule.template is None:
+            dataset[tag].value = rule.value
+            return
+        original = "\\".join(_values(dataset[tag].value))
+        self.templates.append((dataset, tag, rule.template, self._text_hash(original)))
+
+    def _lookup(self, dataset: Dataset, tag: int, vr: str, rule: Rule,
+                path: tuple[str, ...]) -> None:
+        lookup = rule.lookup
+        assert lookup is not None
+        if lookup.key_tag is None:
+            original = "\\".join(_values(dataset[tag].value)).strip()
+        else:
+            original = "\\".join(self.originals.get(lookup.key_tag, [])).strip()
+        replacement = lookup.table.get(original)
+        if replacement is not None:
+            dataset[tag].value = replacement
+        elif lookup.missing == "reject":
+            name = lookup.file.replace("\\", "/").rsplit("/", 1)[-1]
+            raise Rejected("lookup_missing", f"{keyword_of(tag)} {tag_text(tag)}: the value "
+                           f"has no entry in lookup file {name} (rule at {rule.source})")
+        else:
+            self._apply(dataset, tag, vr, Rule(lookup.missing, rule.selector, rule.source,
+                                               rule.profile), path)
+
+    def render_templates(self) -> None:
+        """Templates last, so that their {Keyword} fields read de-identified values."""
+        for dataset, tag, template, digest in self.templates:
+            fields = {"hash": digest}
+            for name in _template_fields(template):
+                if name != "hash":
+                    info = standard.element_by_keyword(name)
+                    element = self.top.get(info.tag) if info else None
+                    fields[name] = "\\".join(_values(element.value)) if element else ""
+            dataset[tag].value = template.format(**fields)
+
+
+def _template_fields(template: str) -> list[str]:
+    return [f for _, f, _, _ in string.Formatter().parse(template) if f]
+
+
+def _check_burned_in(dataset: Dataset, profile: Profile) -> None:
+    """PS3.15 E.1.1 and E.3.1: pixels that may carry burned-in identification are rejected
+    unless the profile cleans them or its curator has accepted them."""
+    burned = str(dataset.get("BurnedInAnnotation", "") or "").strip().upper()
+    modality = str(dataset.get("Modality", "") or "").strip().upper()
+    if burned == "YES":
+        why = "BurnedInAnnotation (0028,0301) is YES"
+    elif not burned and modality in BURNED_IN_MODALITIES:
+        why = ("BurnedInAnnotation (0028,0301) is absent and Modality (0008,0060) is one that "
+               "burns text in (US, SC, OT, XC, ES)")
+    else:
+        return
+    if profile.burned_in == "accept":
+        return
+    if profile.burned_in == "clean":
+        why += "; no pixel-cleaning rule covers this instance"
+    else:
+        why += "; use a profile with clean-pixel-data, or burned_in: accept once reviewed"
+    raise Rejected("burned_in_annotation", why)
+
+
+def _check_required(dataset: Dataset, when: str, valid: bool) -> None:
+    """The UIDs that place an instance in its study and series, and name its output file,
+    are present and single-valued and, when ``valid``, syntactically valid UIDs."""
+    for tag, keyword in REQUIRED.items():
+        values = _values(dataset[tag].value) if tag in dataset else []
+        if len(values) != 1 or not values[0].strip("\0 "):
+            raise Rejected("missing_attribute", f"{keyword} {tag_text(tag)} is missing or not "
+                           f"single-valued {when}")
+        uid = values[0].strip("\0 ")
+        if valid and (len(uid) > 64 or not UID_RE.match(uid)):
+            raise Rejected("invalid_uid", f"{keyword} {tag_text(tag)} is not a valid UID {when}")
+
+
+def _add_markers(dataset: Dataset, profile: Profile) -> None:
+    """PS3.15 E.1.1: Patient Identity Removed YES and the method, as text and as CID 7050
+    codes; E.2 and E.3.6: Longitudinal Temporal Information Modified."""
+    dataset.PatientIdentityRemoved = "YES"
+    names = [f"deid PS3.15 {'/'.join(sorted(set(profile.editions))) or 'custom'}",
+             *profile.names]
+    dataset.DeidentificationMethod = [n[:64] for n in names]
+    items = []
+    for code in profile.method_codes:
+        item = Dataset()
+        item.CodeValue = code.value
+        item.CodingSchemeDesignator = code.scheme
+        item.CodeMeaning = code.meaning
+        items.append(item)
+    dataset.DeidentificationMethodCodeSequence = Sequence(items)
+    dataset.LongitudinalTemporalInformationModified = profile.temporal
+
+
+def deidentify_dataset(dataset: Dataset, profile: Profile, key: SecretKey,
+                       trace: list[Decision] | None = None) -> Deidentified:
+    """De-identify a dataset in place and return it with its mappings.
+
+    Raises Rejected when the instance cannot be fully de-identified; the dataset is then in
+    an undefined state and must not be written.
+    """
+    _check_required(dataset, "in the input", valid=False)
+    _check_burned_in(dataset, profile)
+    run = _Run(dataset, profile, key, trace)
+    run.process(dataset, (), "apply")
+    run.render_templates()
+    _add_markers(dataset, profile)
+    _check_required(dataset, "after de-identification", valid=True)
+    old_id = (run.originals.get(PATIENT_ID) or [""])[0]
+    new_id = "\\".join(_values(dataset.get(PATIENT_ID).value)) if PATIENT_ID in dataset else ""
+    return Deidentified(dataset, run.uid_map, (old_id, new_id) if old_id else None)
+
+
+__all__ = ["Decision", "Deidentified", "Rejected", "deidentify_dataset"]

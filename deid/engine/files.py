@@ -1,0 +1,152 @@
+"""From the bytes of a DICOM file to the bytes of its de-identified version, or a rejection.
+
+Reading and writing live here so the engine core only sees datasets. PS3.15 E.1.1: the File
+Meta Information and the preamble are replaced with a description of this application.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+from dataclasses import dataclass
+
+from pydicom import dcmread
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import (
+    UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+
+from deid import __version__
+from deid.engine.core import Decision, Rejected, deidentify_dataset
+from deid.keys import SecretKey
+from deid.profile.model import Profile
+
+IMPLEMENTATION_CLASS_UID = "2.25." + str(uuid.uuid5(uuid.NAMESPACE_URL, "deid-pipeline").int)
+IMPLEMENTATION_VERSION = f"DEID_{__version__}"[:16]
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+# A bare data set read without a DICM prefix is taken as DICOM when it holds one of these:
+# SOP Class and Instance UIDs, Modality, Patient's Name, Study Instance UID.
+PLAUSIBLE = (0x00080016, 0x00080018, 0x00080060, 0x00100010, 0x0020000D)
+_TAG_IN_MESSAGE = re.compile(r"With tag (\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\))")
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why an input was not written. The message names tags, never values."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Output:
+    """A de-identified instance, ready to write, with what a manifest and a crosswalk need."""
+
+    data: bytes
+    sop_class_uid: str
+    sop_instance_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    modality: str
+    transfer_syntax_uid: str
+    profiles: tuple[str, ...]
+    uid_map: tuple[tuple[str, str], ...]  # (original, new): re-identifying, linkage only
+    patient_ids: tuple[str, str] | None  # (original, new): re-identifying, linkage only
+
+
+def read_dataset(data: bytes) -> Dataset:
+    """Parse a DICOM file, with or without preamble and meta header. Raises Rejected."""
+    if not data:
+        raise Rejected("not_dicom", "the file is empty")
+    try:
+        return dcmread(io.BytesIO(data))
+    except InvalidDicomError:
+        pass  # no preamble or meta header: try as a bare data set below
+    except RecursionError:
+        raise Rejected("unreadable", "sequences nested too deeply to parse") from None
+    except Exception as exc:  # pydicom raises many kinds; their messages may carry values
+        raise Rejected("unreadable", f"cannot parse the file ({type(exc).__name__})") from None
+    try:
+        dataset = dcmread(io.BytesIO(data), force=True)
+    except RecursionError:
+        raise Rejected("unreadable", "sequences nested too deeply to parse") from None
+    except Exception:
+        raise Rejected("not_dicom", "not a DICOM file (no DICM prefix, no data set)") from None
+    if not any(tag in dataset for tag in PLAUSIBLE):
+        raise Rejected("not_dicom", "not a DICOM file (no DICM prefix, no SOP Class and "
+                       "Instance UIDs)")
+    return dataset
+
+
+def _transfer_syntax(dataset: Dataset) -> UID:
+    meta = getattr(dataset, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return UID(str(meta.TransferSyntaxUID))
+    implicit, little = dataset.original_encoding
+    if implicit:
+        return ImplicitVRLittleEndian
+    return ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+
+
+def write_dataset(dataset: Dataset, transfer_syntax: UID) -> bytes:
+    """Encode with new File Meta Information and a zero preamble (PS3.15 E.1.1)."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = dataset.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    meta.TransferSyntaxUID = transfer_syntax
+    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION
+    dataset.file_meta = meta
+    dataset.preamble = b"\x00" * 128
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def deidentify_bytes(data: bytes, profile: Profile, key: SecretKey,
+                     trace: list[Decision] | None = None) -> Output | Rejection:
+    """De-identify one file's bytes. Never raises for bad input: returns a Rejection."""
+    try:
+        dataset = read_dataset(data)
+        sop_class = str(dataset.get("SOPClassUID", "") or "")
+        meta = getattr(dataset, "file_meta", None)
+        if sop_class == DICOMDIR_SOP_CLASS or (
+                meta is not None and meta.get("MediaStorageSOPClassUID") == DICOMDIR_SOP_CLASS):
+            raise Rejected("dicomdir", "a DICOMDIR is not de-identified but recreated from the "
+                           "de-identified files it references (PS3.15 E.1.1)")
+        transfer_syntax = _transfer_syntax(dataset)
+        result = deidentify_dataset(dataset, profile, key, trace)
+        out = result.dataset
+        if not transfer_syntax.is_transfer_syntax:
+            raise Rejected("unsupported_transfer_syntax", "the transfer syntax "
+                           f"{transfer_syntax} is not one this pydicom can write")
+        try:
+            encoded = write_dataset(out, transfer_syntax)
+        except Exception as exc:
+            where = _TAG_IN_MESSAGE.search(str(exc))
+            at = f" at {where.group(1)}" if where else ""
+            raise Rejected("write_failed", f"cannot encode the data set{at} "
+                           f"({type(exc).__name__})") from None
+    except Rejected as rejected:
+        return Rejection(rejected.reason, rejected.message)
+    except RecursionError:
+        return Rejection("unreadable", "sequences nested too deeply to process")
+    except Exception as exc:  # a value pydicom cannot decode or encode; messages may hold PHI
+        return Rejection("unreadable", f"cannot process the data set ({type(exc).__name__})")
+    return Output(
+        data=encoded,
+        sop_class_uid=str(out.SOPClassUID),
+        sop_instance_uid=str(out.SOPInstanceUID),
+        study_instance_uid=str(out.StudyInstanceUID),
+        series_instance_uid=str(out.SeriesInstanceUID),
+        modality=str(out.get("Modality", "") or ""),
+        transfer_syntax_uid=str(transfer_syntax),
+        profiles=profile.names,
+        uid_map=tuple(sorted(result.uid_map.items())),
+        patient_ids=result.patient_ids,
+    )

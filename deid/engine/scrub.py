@@ -1,0 +1,57 @@
+"""Cleaning free text (action C on text): remove from it the identifying values of the same
+instance, the values of the attributes the profile protects (PS3.15 E.3.5: "information ...
+corresponding to the Attribute information specified to be removed ... shall also be
+removed")."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+MIN_TOKEN = 2  # shortest name component or value removed
+MIN_WORD = 4  # shortest word of a longer value removed on its own
+
+
+def date_spellings(value: str) -> list[str]:
+    """A DA (or the date part of a DT) in the spellings people type."""
+    if len(value) < 8 or not value[:8].isdigit():
+        return []
+    y, m, d = value[:4], value[4:6], value[6:8]
+    return [value[:8], f"{y}-{m}-{d}", f"{y}/{m}/{d}", f"{y}.{m}.{d}", f"{d}/{m}/{y}",
+            f"{m}/{d}/{y}", f"{d}.{m}.{y}", f"{d}-{m}-{y}"]
+
+
+def tokens_of(vr: str, value: str) -> list[str]:
+    """The pieces of one identifying value worth searching for elsewhere."""
+    value = value.strip()
+    if not value:
+        return []
+    if vr in ("DA", "DT"):
+        return date_spellings(value)
+    if vr == "PN":
+        parts = re.split(r"[\^=]", value)
+        words = [w for part in parts for w in part.split()]
+        return [p.strip() for p in parts + words if len(p.strip()) >= MIN_TOKEN]
+    out = [value] if len(value) >= MIN_TOKEN else []
+    out += [w for w in re.split(r"[\s,;:/]+", value) if len(w) >= MIN_WORD]
+    return out
+
+
+class Scrubber:
+    """Removes a fixed set of identifying tokens from text, case-insensitively, whole words."""
+
+    def __init__(self, tokens: Iterable[str]):
+        unique = sorted({t for t in tokens if t}, key=len, reverse=True)
+        alternatives = "|".join(map(re.escape, unique))
+        self._pattern = (
+            re.compile(f"(?<![0-9A-Za-z])(?:{alternatives})(?![0-9A-Za-z])", re.IGNORECASE)
+            if unique else None
+        )
+
+    def __call__(self, text: str) -> str:
+        if self._pattern is None or not text:
+            return text
+        cleaned = self._pattern.sub("", text)
+        if cleaned == text:
+            return text
+        return re.sub(r"[ \t]{2,}", " ", cleaned).strip()

@@ -1,0 +1,29 @@
+"""Keyed UID replacement: the same UID maps to the same new UID in every process and run."""
+
+from __future__ import annotations
+
+from pydicom.uid import UID_dictionary
+
+from deid.keys import SecretKey
+
+DICOM_ROOT = "1.2.840.10008."
+
+
+def is_well_known(uid: str) -> bool:
+    """SOP classes, transfer syntaxes, coding schemes and every other UID the Standard defines
+    (pydicom's UID dictionary, or the DICOM root): never replaced."""
+    return uid in UID_dictionary or uid.startswith(DICOM_ROOT)
+
+
+def hash_uid(key: SecretKey, uid: str) -> str:
+    """'2.25.' and the decimal of 128 bits of HMAC-SHA256(key, uid) (PS3.5 B.2 UUID form)."""
+    digest = key.digest(b"uid", uid.encode("ascii", "backslashreplace"))
+    return "2.25." + str(int.from_bytes(digest[:16], "big"))
+
+
+def replace_uid(key: SecretKey, uid: str) -> str:
+    """The replacement of one UID value; well-known UIDs and empty values are kept."""
+    uid = uid.strip("\0 ")
+    if not uid or is_well_known(uid):
+        return uid
+    return hash_uid(key, uid)

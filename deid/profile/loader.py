@@ -1,0 +1,568 @@
+"""Load, validate and compose YAML profiles, reporting every problem with file and line."""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import re
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydicom.valuerep import validate_value
+
+from deid import standard
+from deid.profile.model import (
+    ACTION_ALIASES,
+    ACTIONS,
+    TABLE_CODES,
+    DateShift,
+    Lookup,
+    MethodCode,
+    Profile,
+    Rule,
+    Source,
+)
+
+PROFILE_KEYS = ("name", "title", "description", "edition", "section", "extends", "private",
+                "burned_in", "temporal", "unlisted", "date_shift", "method_code", "rules")
+RULE_KEYS = ("attribute", "private", "action", "value", "template", "file", "key",
+             "from_column", "to_column", "missing", "note")
+TEMPORAL_VALUES = ("REMOVED", "UNMODIFIED", "MODIFIED")
+TEXT_VRS = {"AE", "CS", "LO", "SH", "PN", "ST", "LT", "UT", "UC", "UR"}
+BINARY_VRS = {"OB", "OW", "OD", "OF", "OL", "OV", "UN"}
+# Which VRs each action can apply to; None: any.
+ACTION_VRS: dict[str, set[str] | None] = {
+    "U": {"UI"},
+    "X/Z/U*": {"SQ"},
+    "shift": {"DA", "DT", "TM"},
+    "hash": TEXT_VRS - {"UR"} | {"UI"},
+    "replace": TEXT_VRS | {"DA", "DT", "TM", "AS", "DS", "IS", "UI"},
+    "lookup": TEXT_VRS | {"DA", "DT", "TM", "AS", "DS", "IS", "UI"},
+}
+LOOKUP_MISSING = ("reject", "X", "Z", "D")
+TAG_RE = re.compile(r"^\(?([0-9A-Fa-fx]{4}),?([0-9A-Fa-fx]{4})\)?$")
+PRIVATE_TAG_RE = re.compile(r"^\(?([0-9A-Fa-f]{4}),?(?:xx|XX)([0-9A-Fa-f]{2})\)?$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One mistake in a profile, with where it is and how to fix it."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+    fix: str = ""
+
+    def __str__(self) -> str:
+        fix = f" (fix: {self.fix})" if self.fix else ""
+        return f"{self.file}:{self.line}:{self.column}: {self.message}{fix}"
+
+
+class ProfileError(Exception):
+    """A profile, or a composition of profiles, that cannot be used. Lists every problem."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+# --- YAML with positions ----------------------------------------------------------------------
+
+class Located(dict):
+    """A YAML mapping that remembers where it and each of its keys and values stand."""
+
+    line: int
+    column: int
+    key_marks: dict[str, tuple[int, int]]
+    value_marks: dict[str, tuple[int, int]]
+
+
+class _Loader(yaml.SafeLoader):
+    """yaml.SafeLoader (no code execution) whose mappings are Located, duplicates refused."""
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Located:
+    loader.flatten_mapping(node)
+    mapping = Located()
+    mapping.line, mapping.column = node.start_mark.line + 1, node.start_mark.column + 1
+    mapping.key_marks, mapping.value_marks = {}, {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        mapping[key] = loader.construct_object(value_node, deep=True)
+        mapping.key_marks[key] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+        mapping.value_marks[key] = (value_node.start_mark.line + 1,
+                                    value_node.start_mark.column + 1)
+    return mapping
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+# --- finding profiles -------------------------------------------------------------------------
+
+def builtin_names() -> list[str]:
+    """The names of the built-in profiles."""
+    folder = resources.files("deid.builtin_profiles")
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _looks_like_path(spec: str) -> bool:
+    return spec.endswith((".yaml", ".yml")) or "/" in spec or "\\" in spec
+
+
+def _read_spec(spec: str, relative_to: Path | None) -> tuple[str, str]:
+    """(display path, text) of a profile given by built-in name or by path."""
+    if _looks_like_path(spec):
+        path = Path(spec)
+        if not path.is_absolute() and relative_to is not None:
+            path = relative_to / path
+        return str(path), path.read_text(encoding="utf-8")
+    resource = resources.files("deid.builtin_profiles").joinpath(f"{spec}.yaml")
+    if not resource.is_file():
+        raise FileNotFoundError(spec)
+    return f"profiles/{spec}.yaml", resource.read_text(encoding="utf-8")
+
+
+# --- validation of one document ---------------------------------------------------------------
+
+@dataclass
+class _Document:
+    """One profile file, validated; rules still in file order."""
+
+    name: str
+    path: str
+    folder: Path | None
+    data: Located
+    extends: list[tuple[str, Source]]
+    rules: list[tuple[tuple, Rule]]  # (selector key, rule)
+
+
+class _Checker:
+    """Collects the problems of one file."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.problems: list[Problem] = []
+
+    def add(self, where: tuple[int, int], message: str, fix: str = "") -> None:
+        self.problems.append(Problem(self.path, where[0], where[1], message, fix))
+
+
+def _suggest(word: str, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def _parse_document(path: str, text: str, folder: Path | None) -> _Document:
+    check = _Checker(path)
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ProfileError([Problem(path, *where, f"not valid YAML: {problem}",
+                                    "check indentation and quoting at this point")]) from None
+    if not isinstance(data, Located):
+        raise ProfileError([Problem(path, 1, 1, "a profile is a YAML mapping",
+                                    "start with 'name: my-profile' and a 'rules:' list")])
+    for key in data:
+        if key not in PROFILE_KEYS:
+            check.add(data.key_marks[key], f"unknown profile key {key!r}",
+                      _suggest(str(key), PROFILE_KEYS) or f"use one of {', '.join(PROFILE_KEYS)}")
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        check.add((data.line, data.column), "the profile has no 'name'",
+                  "add 'name: my-profile' at the top")
+        name = Path(path).stem
+    _check_settings(data, check)
+    extends = []
+    raw_extends = data.get("extends", [])
+    if isinstance(raw_extends, str):
+        raw_extends = [raw_extends]
+    if not isinstance(raw_extends, list) or not all(isinstance(e, str) for e in raw_extends):
+        check.add(data.value_marks.get("extends", (data.line, 1)),
+                  "'extends' is a list of profile names or paths",
+                  "write e.g. 'extends: [basic, retain-uids]'")
+    else:
+        line, col = data.value_marks.get("extends", (data.line, 1))
+        extends = [(e, Source(path, line, col)) for e in raw_extends]
+    rules = []
+    raw_rules = data.get("rules", [])
+    if not isinstance(raw_rules, list):
+        check.add(data.value_marks.get("rules", (data.line, 1)), "'rules' is a list of rules",
+                  "write each rule as '- {attribute: Keyword, action: X}'")
+        raw_rules = []
+    for raw in raw_rules:
+        rule = _parse_rule(raw, name, check, folder)
+        if rule is not None:
+            rules.append(rule)
+    if check.problems:
+        raise ProfileError(check.problems)
+    return _Document(name, path, folder, data, extends, rules)
+
+
+def _check_settings(data: Located, check: _Checker) -> None:
+    def where(key: str) -> tuple[int, int]:
+        return data.value_marks[key]
+
+    if "private" in data and data["private"] not in ("remove", "keep"):
+        check.add(where("private"), "'private' is 'remove' or 'keep'",
+                  "use 'remove' and keep chosen private elements with private rules")
+    if "burned_in" in data and data["burned_in"] not in ("reject", "clean", "accept"):
+        check.add(where("burned_in"), "'burned_in' is 'reject', 'clean' or 'accept'")
+    if "temporal" in data and data["temporal"] not in TEMPORAL_VALUES:
+        check.add(where("temporal"), f"'temporal' is one of {', '.join(TEMPORAL_VALUES)}")
+    unlisted = data.get("unlisted", {})
+    if not isinstance(unlisted, dict):
+        check.add(where("unlisted"), "'unlisted' maps a VR to an action",
+                  "e.g. 'unlisted: {PN: X}'")
+    else:
+        for vr, action in unlisted.items():
+            if action not in ("X", "Z", "D", "K", "U", "remove", "empty", "dummy", "keep"):
+                check.add(unlisted.value_marks[vr] if isinstance(unlisted, Located) else where(
+                    "unlisted"), f"unlisted {vr}: action must be X, Z, D, K or U")
+    shift = data.get("date_shift")
+    if shift is not None:
+        ok = (isinstance(shift, dict) and set(shift) <= {"min_days", "max_days"}
+              and all(isinstance(v, int) for v in shift.values())
+              and shift.get("min_days", -3650) <= shift.get("max_days", -1))
+        if not ok:
+            check.add(where("date_shift"), "'date_shift' is {min_days: N, max_days: M}, N <= M",
+                      "e.g. 'date_shift: {min_days: -3650, max_days: -1}'")
+    code = data.get("method_code")
+    if code is not None and not (isinstance(code, dict) and {"value", "scheme", "meaning"} <= set(
+            code)):
+        check.add(where("method_code"), "'method_code' needs value, scheme and meaning")
+
+
+def _parse_selector(raw: Located, check: _Checker) -> tuple[tuple, str, str | None] | None:
+    """(selector key, selector text, VR or None) of a rule."""
+    if ("attribute" in raw) == ("private" in raw):
+        check.add((raw.line, raw.column), "a rule names either 'attribute' or 'private'",
+                  "e.g. '{attribute: PatientName, action: X}'")
+        return None
+    if "private" in raw:
+        where = raw.value_marks["private"]
+        spec = raw["private"]
+        if not (isinstance(spec, dict) and set(spec) == {"creator", "tag"}
+                and isinstance(spec["creator"], str) and isinstance(spec["tag"], str)):
+            check.add(where, "'private' is {creator: ..., tag: '(gggg,xxee)'}",
+                      "e.g. \"private: {creator: GEMS_PARM_01, tag: '(0043,xx39)'}\"")
+            return None
+        match = PRIVATE_TAG_RE.match(spec["tag"].strip())
+        if not match or int(match.group(1), 16) % 2 == 0:
+            check.add(where, f"bad private tag {spec['tag']!r}",
+                      "write an odd group and the element offset: '(0043,xx39)'")
+            return None
+        group, offset = int(match.group(1), 16), int(match.group(2), 16)
+        text = f"{spec['creator']} ({group:04X},xx{offset:02X})"
+        return ("private", spec["creator"].strip(), group, offset), text, None
+    where = raw.value_marks["attribute"]
+    attribute = raw["attribute"]
+    if not isinstance(attribute, str):
+        check.add(where, f"attribute {attribute!r} is neither a keyword nor a tag",
+                  "quote tags: '(0010,0010)'")
+        return None
+    attribute = attribute.strip()
+    match = TAG_RE.match(attribute)
+    if match:
+        group, element = match.groups()
+        if "x" in (group + element).lower():
+            mask = int("".join("0" if c in "xX" else "F" for c in group + element), 16)
+            value = int((group + element).lower().replace("x", "0"), 16)
+            info = standard.element_by_tag(value)
+            vr = info.vr if info and "x" not in element.lower() else None
+            return ("pattern", mask, value), attribute, vr
+        tag = int(group + element, 16)
+        if (tag >> 16) % 2 == 1:
+            check.add(where, f"{attribute} is a private tag",
+                      "address private elements by creator: "
+                      "\"private: {creator: NAME, tag: '(gggg,xxee)'}\"")
+            return None
+        info = standard.element_by_tag(tag)
+        return ("tag", tag), attribute, info.vr if info else None
+    info = standard.element_by_keyword(attribute)
+    if info is None:
+        check.add(where, f"unknown keyword {attribute!r}",
+                  _suggest(attribute, standard.keywords()) or "use a PS3.6 keyword or a tag")
+        return None
+    mask = standard.repeating_mask(attribute)
+    if mask is not None:
+        return ("pattern", mask, info.tag), attribute, info.vr
+    return ("tag", info.tag), attribute, info.vr
+
+
+def _parse_rule(raw: Any, profile: str, check: _Checker,
+                folder: Path | None) -> tuple[tuple, Rule] | None:
+    if not isinstance(raw, Located):
+        check.add((1, 1), f"a rule is a mapping, not {raw!r}",
+                  "write '- {attribute: Keyword, action: X}'")
+        return None
+    for key in raw:
+        if key not in RULE_KEYS:
+            check.add(raw.key_marks[key], f"unknown rule key {key!r}",
+                      _suggest(str(key), RULE_KEYS) or f"use one of {', '.join(RULE_KEYS)}")
+    selector = _parse_selector(raw, check)
+    action = raw.get("action")
+    action_where = raw.value_marks.get("action", (raw.line, raw.column))
+    if action is None:
+        check.add((raw.line, raw.column), "the rule has no 'action'",
+                  f"add 'action:' with one of {', '.join(ACTIONS)}")
+        return None
+    action = ACTION_ALIASES.get(str(action), str(action))
+    if action not in ACTIONS:
+        check.add(action_where, f"unknown action {raw['action']!r}",
+                  _suggest(str(raw["action"]), [*ACTIONS, *ACTION_ALIASES])
+                  or f"use one of {', '.join([*ACTIONS, *ACTION_ALIASES])}")
+        return None
+    if selector is None:
+        return None
+    key, text, vr = selector
+    if vr is not None:
+        allowed = ACTION_VRS.get(action)
+        vrs = set(vr.split("/"))
+        if allowed is not None and not vrs & allowed:
+            check.add(action_where, f"action {action} cannot apply to {text}, whose VR is {vr}",
+                      _fix_for_vr(action, vr))
+    source = Source(check.path, raw.line, raw.column)
+    rule = Rule(action=action, selector=text, source=source, profile=profile)
+    if action == "replace":
+        rule = _replace_rule(raw, rule, vr, check)
+    elif action == "lookup":
+        rule = _lookup_rule(raw, rule, check, folder)
+    else:
+        extra = {"value", "template", "file", "key", "from_column", "to_column",
+                 "missing"} & set(raw)
+        for name in extra:
+            check.add(raw.key_marks[name], f"{name!r} does not go with action {action}",
+                      "remove it, or use 'replace' or 'lookup'")
+    return (key, rule) if rule is not None else None
+
+
+def _fix_for_vr(action: str, vr: str) -> str:
+    if action == "U":
+        return "U replaces UIDs; for other values use 'hash', 'dummy' or 'replace'"
+    if action == "shift":
+        return "shift applies to DA, DT and TM; use 'empty', 'dummy' or 'remove'"
+    if action == "X/Z/U*":
+        return "X/Z/U* applies to sequences of references"
+    return "use 'remove', 'empty' or 'dummy'"
+
+
+def _replace_rule(raw: Located, rule: Rule, vr: str | None, check: _Checker) -> Rule | None:
+    has_value, has_template = "value" in raw, "template" in raw
+    if has_value == has_template:
+        check.add((raw.line, raw.column), "a replace rule has either 'value' or 'template'",
+                  "e.g. \"{attribute: PatientName, action: replace, value: 'SUBJECT'}\"")
+        return None
+    if has_template:
+        template = raw["template"]
+        if not isinstance(template, str):
+            check.add(raw.value_marks["template"], "'template' is a string")
+            return None
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(template) if f]
+        except ValueError as exc:
+            check.add(raw.value_marks["template"], f"bad template: {exc}",
+                      "fields are written {Keyword} or {hash}")
+            return None
+        for name in fields:
+            if name != "hash" and standard.element_by_keyword(name) is None:
+                check.add(raw.value_marks["template"], f"unknown template field {name!r}",
+                          _suggest(name, ["hash", *standard.keywords()])
+                          or "use {hash} or the keyword of a top-level attribute")
+        return Rule(**{**rule.__dict__, "template": template})
+    value = raw["value"]
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        check.add(raw.value_marks["value"], "'value' is a string or a number; quote it")
+        return None
+    value = str(value)
+    if vr is not None and "/" not in vr:
+        try:
+            validate_value(vr, value, 2)  # 2: raise on an invalid value
+        except (ValueError, TypeError) as exc:
+            check.add(raw.value_marks["value"], f"value is not valid for VR {vr}: {exc}",
+                      f"write a value the VR {vr} allows (length, characters)")
+            return None
+    return Rule(**{**rule.__dict__, "value": value})
+
+
+def _lookup_rule(raw: Located, rule: Rule, check: _Checker, folder: Path | None) -> Rule | None:
+    file_name = raw.get("file")
+    if not isinstance(file_name, str):
+        check.add((raw.line, raw.column), "a lookup rule needs 'file', a CSV path",
+                  "e.g. '{attribute: PatientID, action: lookup, file: ids.csv}'")
+        return None
+    path = Path(file_name)
+    if not path.is_absolute() and folder is not None:
+        path = folder / path
+    where = raw.value_marks["file"]
+    key_tag = None
+    if "key" in raw:
+        info = standard.element_by_keyword(str(raw["key"]))
+        if info is None:
+            check.add(raw.value_marks["key"], f"unknown key attribute {raw['key']!r}",
+                      _suggest(str(raw["key"]), standard.keywords()))
+            return None
+        key_tag = info.tag
+    missing = ACTION_ALIASES.get(str(raw.get("missing", "reject")),
+                                 str(raw.get("missing", "reject")))
+    if missing not in LOOKUP_MISSING:
+        check.add(raw.value_marks["missing"], f"'missing' is one of {', '.join(LOOKUP_MISSING)}",
+                  "'reject' keeps an instance with an unknown value out of the output")
+        return None
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except OSError as exc:
+        check.add(where, f"cannot read lookup file {file_name!r}: {exc.strerror}",
+                  "paths are relative to the profile's folder")
+        return None
+    if not rows or len(rows[0]) < 2:
+        check.add(where, f"lookup file {file_name!r} needs a header and two columns",
+                  "first line e.g. 'original,replacement'")
+        return None
+    header = rows[0]
+    columns = []
+    for option, default in (("from_column", header[0]), ("to_column", header[1])):
+        name = raw.get(option, default)
+        if name not in header:
+            check.add(raw.value_marks.get(option, where), f"lookup file has no column {name!r}",
+                      f"columns are {', '.join(header)}")
+            return None
+        columns.append(header.index(name))
+    table: dict[str, str] = {}
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) <= max(columns):
+            check.add(where, f"lookup file {file_name!r} line {number} has too few columns")
+            return None
+        original = row[columns[0]].strip()
+        if original in table:
+            check.add(where, f"lookup file {file_name!r} line {number} repeats an original value",
+                      "each original value appears once")
+            return None
+        table[original] = row[columns[1]].strip()
+    lookup = Lookup(file=str(path), table=table, key_tag=key_tag, missing=missing)
+    return Rule(**{**rule.__dict__, "lookup": lookup})
+
+
+# --- composition ------------------------------------------------------------------------------
+
+def _linearize(specs: Sequence[str]) -> list[_Document]:
+    """Every profile in application order: each one's 'extends' before it, each file once."""
+    order: list[_Document] = []
+    seen: set[str] = set()
+    problems: list[Problem] = []
+
+    def visit(spec: str, relative_to: Path | None, where: Source | None,
+              stack: tuple[str, ...]) -> None:
+        try:
+            path, text = _read_spec(spec, relative_to)
+        except (OSError, FileNotFoundError):
+            builtins = builtin_names()
+            fix = _suggest(spec, builtins) or f"built-in profiles: {', '.join(builtins)}"
+            if where is None:
+                problems.append(Problem(spec, 0, 0, "no such profile", fix))
+            else:
+                problems.append(Problem(where.file, where.line, where.column,
+                                        f"no such profile {spec!r}", fix))
+            return
+        identity = str(Path(path).resolve()) if _looks_like_path(spec) else path
+        if identity in stack:
+            problems.append(Problem(path, 1, 1, "profiles extend each other in a cycle",
+                                    "remove one of the 'extends'"))
+            return
+        if identity in seen:
+            return
+        folder = Path(path).parent if _looks_like_path(spec) else None
+        try:
+            document = _parse_document(path, text, folder)
+        except ProfileError as exc:
+            problems.extend(exc.problems)
+            return
+        for parent, source in document.extends:
+            visit(parent, folder, source, (*stack, identity))
+        if identity not in seen:
+            seen.add(identity)
+            order.append(document)
+
+    for spec in specs:
+        visit(spec, None, None, ())
+    if problems:
+        raise ProfileError(problems)
+    return order
+
+
+def load_profiles(specs: Sequence[str]) -> Profile:
+    """Resolve profiles given by built-in name or path, applied in order (later wins)."""
+    if not specs:
+        raise ProfileError([Problem("<command line>", 0, 0, "no profile given",
+                                    "pass --profile basic, or a profile file")])
+    documents = _linearize(specs)
+    by_tag, by_pattern, by_private, unlisted = {}, {}, {}, {}
+    settings: dict[str, Any] = {}
+    codes: list[MethodCode] = []
+    for doc in documents:
+        for key, rule in doc.rules:
+            if key[0] == "tag":
+                by_tag[key[1]] = rule
+            elif key[0] == "pattern":
+                by_pattern[key[1:]] = rule
+            else:
+                by_private[key[1:]] = rule
+        for vr, action in doc.data.get("unlisted", {}).items():
+            line, col = doc.data.value_marks["unlisted"]
+            unlisted[vr] = Rule(action=ACTION_ALIASES.get(action, action),
+                                selector=f"any unlisted {vr}", source=Source(doc.path, line, col),
+                                profile=doc.name)
+        for key in ("private", "burned_in", "temporal", "date_shift"):
+            if key in doc.data:
+                settings[key] = doc.data[key]
+        code = doc.data.get("method_code")
+        if code:
+            codes.append(MethodCode(str(code["value"]), code["scheme"], code["meaning"]))
+    _check_exclusive(documents)
+    temporal = settings.get("temporal", "REMOVED")
+    all_rules = [*by_tag.values(), *by_pattern.values(), *by_private.values()]
+    if temporal == "REMOVED" and any(r.action == "shift" for r in all_rules):
+        temporal = "MODIFIED"  # E.3.6: some dates were shifted, not removed
+    return Profile(
+        names=tuple(doc.name for doc in documents),
+        editions=tuple(str(doc.data["edition"]) for doc in documents if "edition" in doc.data),
+        by_tag=by_tag,
+        by_pattern=tuple((mask, value, rule) for (mask, value), rule in by_pattern.items()),
+        by_private=by_private,
+        unlisted=unlisted,
+        private=settings.get("private", "remove"),
+        burned_in=settings.get("burned_in", "reject"),
+        temporal=temporal,
+        date_shift=DateShift(**settings.get("date_shift", {})),
+        method_codes=tuple(codes),
+    )
+
+
+def _check_exclusive(documents: list[_Document]) -> None:
+    """PS3.15 E.3.6: the two Retain Longitudinal Temporal Information options exclude each
+    other."""
+    temporal = [(doc, doc.data["temporal"]) for doc in documents
+                if doc.data.get("temporal") in ("UNMODIFIED", "MODIFIED")]
+    if len({value for _, value in temporal}) > 1:
+        doc = temporal[-1][0]
+        line, col = doc.data.value_marks["temporal"]
+        raise ProfileError([Problem(
+            doc.path, line, col,
+            "full dates and modified dates are mutually exclusive options (PS3.15 E.3.6)",
+            "compose only one of retain-long-full-dates and retain-long-modified-dates")])
+
+
+__all__ = ["Problem", "ProfileError", "builtin_names", "load_profiles", "TABLE_CODES"]

@@ -1,0 +1,110 @@
+"""The resolved profile: what the engine applies, with where each rule came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+# Action codes of PS3.15 Table E.1-1a, then the curator actions this project adds.
+TABLE_CODES = ("X", "Z", "D", "K", "C", "U", "Z/D", "X/Z", "X/D", "X/Z/D", "X/Z/U*")
+CURATOR_ACTIONS = ("replace", "hash", "shift", "lookup")
+ACTIONS = TABLE_CODES + CURATOR_ACTIONS
+ACTION_ALIASES = {"remove": "X", "empty": "Z", "dummy": "D", "keep": "K", "clean": "C",
+                  "uid": "U"}
+ACTION_NAMES = {"X": "remove", "Z": "empty", "D": "dummy", "K": "keep", "C": "clean",
+                "U": "replace UID"}
+
+# Compound codes (Table E.1-1a): the alternatives, from least to most demanding Type.
+COMPOUND = {"Z/D": ("Z", "D"), "X/Z": ("X", "Z"), "X/D": ("X", "D"), "X/Z/D": ("X", "Z", "D"),
+            "X/Z/U*": ("X", "Z", "U")}
+
+PrivatePolicy = Literal["remove", "keep"]
+BurnedInPolicy = Literal["reject", "clean", "accept"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a rule or setting was written."""
+
+    file: str
+    line: int
+    column: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A table from an original value to its replacement, loaded from a CSV file."""
+
+    file: str
+    table: dict[str, str]
+    key_tag: int | None  # the attribute whose original value is looked up; None: this one
+    missing: str  # 'reject' or a table code to apply when the value is not in the table
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One action for the elements a selector matches."""
+
+    action: str
+    selector: str  # as written: keyword, tag, pattern or private creator and tag
+    source: Source
+    profile: str
+    value: str | None = None  # replace
+    template: str | None = None  # replace
+    lookup: Lookup | None = None
+
+
+@dataclass(frozen=True)
+class MethodCode:
+    """A CID 7050 code for De-identification Method Code Sequence."""
+
+    value: str
+    scheme: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class DateShift:
+    """The range, in days, from which each patient's offset is drawn."""
+
+    min_days: int = -3650
+    max_days: int = -1
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A composition of profiles, resolved: later rules have replaced earlier ones.
+
+    Plain data, picklable, shared read-only by every instance the engine processes.
+    """
+
+    names: tuple[str, ...]
+    editions: tuple[str, ...]
+    by_tag: dict[int, Rule] = field(default_factory=dict)
+    by_pattern: tuple[tuple[int, int, Rule], ...] = ()  # (mask, value, rule)
+    by_private: dict[tuple[str, int, int], Rule] = field(default_factory=dict)
+    unlisted: dict[str, Rule] = field(default_factory=dict)  # by VR
+    private: PrivatePolicy = "remove"
+    burned_in: BurnedInPolicy = "reject"
+    temporal: str = "REMOVED"
+    date_shift: DateShift = DateShift()
+    method_codes: tuple[MethodCode, ...] = ()
+
+    def rule_for_tag(self, tag: int) -> Rule | None:
+        """The rule of a public tag, exact tags before repeating-group patterns."""
+        rule = self.by_tag.get(tag)
+        if rule is not None:
+            return rule
+        for mask, value, pattern_rule in self.by_pattern:
+            if tag & mask == value:
+                return pattern_rule
+        return None
+
+    @property
+    def description(self) -> str:
+        """A short text for De-identification Method (0012,0063)."""
+        editions = "/".join(sorted(set(self.editions))) or "custom"
+        return f"deid {'+'.join(self.names)} (PS3.15 {editions})"

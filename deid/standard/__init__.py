@@ -1,0 +1,103 @@
+"""Facts from the DICOM Standard, as data generated from its own tables (see README.md)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+EDITION = "2026c"
+
+
+@dataclass(frozen=True)
+class ElementInfo:
+    """One PS3.6 data dictionary entry."""
+
+    tag: int
+    keyword: str
+    vr: str  # 'OB/OW' where the dictionary allows more than one
+    vm: str
+    retired: bool
+
+
+def _read(name: str) -> dict:
+    with resources.files(__package__).joinpath("data", name).open(encoding="utf-8") as f:
+        return json.load(f)
+
+
+@cache
+def _dictionary() -> tuple[dict[int, ElementInfo], dict[str, ElementInfo]]:
+    by_tag: dict[int, ElementInfo] = {}
+    by_keyword: dict[str, ElementInfo] = {}
+    for key, (keyword, vr, vm, retired) in _read("dictionary.json")["elements"].items():
+        if "x" in key:
+            continue  # repeating groups are matched by pattern, see repeating_element()
+        info = ElementInfo(int(key, 16), keyword, vr, vm, retired)
+        by_tag[info.tag] = info
+        by_keyword[keyword] = info
+    return by_tag, by_keyword
+
+
+@cache
+def _repeating() -> dict[str, tuple[int, int, ElementInfo]]:
+    """Keyword -> (mask, value, info) for repeating-group entries such as (60xx,3000)."""
+    out = {}
+    for key, (keyword, vr, vm, retired) in _read("dictionary.json")["elements"].items():
+        if "x" not in key:
+            continue
+        mask = int("".join("0" if c == "x" else "F" for c in key), 16)
+        value = int(key.replace("x", "0"), 16)
+        out[keyword] = (mask, value, ElementInfo(value, keyword, vr, vm, retired))
+    return out
+
+
+def element_by_tag(tag: int) -> ElementInfo | None:
+    """The dictionary entry of a public tag, repeating groups included."""
+    info = _dictionary()[0].get(tag)
+    if info is not None:
+        return info
+    for mask, value, rep in _repeating().values():
+        if tag & mask == value:
+            return rep
+    return None
+
+
+def element_by_keyword(keyword: str) -> ElementInfo | None:
+    """The dictionary entry of a keyword; repeating-group entries carry their base tag."""
+    info = _dictionary()[1].get(keyword)
+    if info is not None:
+        return info
+    rep = _repeating().get(keyword)
+    return rep[2] if rep else None
+
+
+def repeating_mask(keyword: str) -> int | None:
+    """The tag mask of a repeating-group keyword (e.g. OverlayData), None for others."""
+    rep = _repeating().get(keyword)
+    return rep[0] if rep else None
+
+
+def keywords() -> list[str]:
+    """Every keyword of the dictionary, for suggestions."""
+    return [*_dictionary()[1], *_repeating()]
+
+
+@cache
+def _iod_types() -> dict:
+    return _read("iod_types.json")
+
+
+def iod_of_sop_class(sop_class_uid: str) -> str | None:
+    """The IOD (highdicom's key, e.g. 'ct-image') of a Storage SOP Class, if known."""
+    return _iod_types()["sop_classes"].get(sop_class_uid)
+
+
+def attribute_type(iod: str, keyword: str, path: tuple[str, ...]) -> str | None:
+    """The Type ('1', '2' or '3'; 1C and 2C as 1 and 2) of an attribute at a sequence path in
+    an IOD, for attributes whose PS3.15 action depends on it. '' when the IOD does not define
+    the attribute anywhere, None when it does but not at this path."""
+    types = _iod_types()["iods"].get(iod, {}).get(keyword)
+    if types is None:
+        return ""
+    return types.get("/".join(path))

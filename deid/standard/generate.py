@@ -1,0 +1,319 @@
+"""Generate the project's standard data and built-in profiles from the DICOM Standard.
+
+Two stages, so a new edition of PS3.15 is a regeneration, not a rewrite:
+
+1. ``extract``: read the tables in ``../shared/standard`` (PS3.15 Table E.1-1, Table E.3.10-1,
+   CID 7050, the PS3.6 dictionary, the IOD module tables) and write the compact facts the
+   project needs to ``deid/standard/data/``.
+2. ``render``: write ``profiles/*.yaml`` from ``deid/standard/data/`` alone.
+
+Usage::
+
+    python -m deid.standard.generate              # both stages
+    python -m deid.standard.generate --render-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DATA_DIR = Path(__file__).resolve().parent / "data"
+PROFILES_DIR = PROJECT_ROOT / "profiles"
+DEFAULT_SOURCE = PROJECT_ROOT.parent / "shared" / "standard"
+
+EDITION = "2026c"
+
+# Table E.1-1 option columns, in the order of PS3.15 E.3, with the profile each becomes.
+OPTION_COLUMNS: dict[str, str] = {
+    "retain_safe_private": "retain-safe-private",
+    "retain_uids": "retain-uids",
+    "retain_device_identity": "retain-device-identity",
+    "retain_institution_identity": "retain-institution-identity",
+    "retain_patient_characteristics": "retain-patient-characteristics",
+    "retain_long_full_dates": "retain-long-full-dates",
+    "retain_long_modified_dates": "retain-long-modified-dates",
+    "clean_descriptors": "clean-descriptors",
+    "clean_structured_content": "clean-structured-content",
+    "clean_graphics": "clean-graphics",
+}
+
+# Profile name -> (PS3.15 section, CID 7050 code value).
+PROFILE_SECTIONS: dict[str, tuple[str, str]] = {
+    "basic": ("E.2", "113100"),
+    "clean-pixel-data": ("E.3.1", "113101"),
+    "clean-graphics": ("E.3.3", "113103"),
+    "clean-structured-content": ("E.3.4", "113104"),
+    "clean-descriptors": ("E.3.5", "113105"),
+    "retain-long-full-dates": ("E.3.6", "113106"),
+    "retain-long-modified-dates": ("E.3.6", "113107"),
+    "retain-patient-characteristics": ("E.3.7", "113108"),
+    "retain-device-identity": ("E.3.8", "113109"),
+    "retain-uids": ("E.3.9", "113110"),
+    "retain-safe-private": ("E.3.10", "113111"),
+    "retain-institution-identity": ("E.3.11", "113112"),
+}
+
+COMPOUND_CODES = {"Z/D", "X/Z", "X/D", "X/Z/D", "X/Z/U*"}
+DATE_TIME_VRS = {"DA", "DT", "TM"}
+PRIVATE_ROW = "(gggg,eeee) where gggg is odd"
+
+
+def _load(path: Path) -> object:
+    with path.open(encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _write_json(path: Path, data: object) -> None:
+    path.write_text(json.dumps(data, indent=1, sort_keys=False, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+
+
+def _tag_key(tag: str) -> str:
+    """'(0008,0050)' -> '00080050'; repeating groups keep their 'x' placeholders."""
+    return tag.strip("()").replace(",", "").upper().replace("X", "x")
+
+
+# --- stage 1: extract -------------------------------------------------------------------------
+
+def extract(source: Path, out: Path = DATA_DIR) -> None:
+    """Copy the facts the project needs from the standard's tables into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    dictionary_rows = _load(source / "data_dictionary_ps36_2026c.json")
+    dictionary = {
+        _tag_key(row["tag"]): [row["keyword"], "/".join(row["vr"]), row["vm"], row["retired"]]
+        for row in dictionary_rows
+        if row["keyword"]
+    }
+    _write_json(out / "dictionary.json", {"edition": EDITION, "source": "PS3.6 Table 6-1",
+                                          "elements": dictionary})
+
+    table = []
+    for row in _load(source / "ps315_table_e1_1.json"):
+        key = "private" if row["tag"] == PRIVATE_ROW else _tag_key(row["tag"])
+        entry = {"tag": key, "name": row["name"], "retired": row["retired"],
+                 "in_std_comp_iod": row["in_std_comp_iod"], "basic": row["basic"]}
+        entry.update({col: row[col] for col in OPTION_COLUMNS if row[col]})
+        table.append(entry)
+    _write_json(out / "table_e1_1.json", {"edition": EDITION, "source": "PS3.15 Table E.1-1",
+                                          "rows": table})
+
+    safe = [
+        {"creator": row["private_creator"], "group": row["group"][2:].upper(),
+         "offset": row["element_offset"][2:].upper(), "vr": row["vr"], "meaning": row["meaning"]}
+        for row in _load(source / "safe_private_attributes.json")
+    ]
+    _write_json(out / "safe_private.json", {"edition": EDITION, "source": "PS3.15 Table E.3.10-1",
+                                            "attributes": safe})
+
+    codes = {row["code_value"]: {"scheme": row["coding_scheme"], "meaning": row["code_meaning"]}
+             for row in _load(source / "cid7050.json")}
+    _write_json(out / "cid7050.json", {"source": "PS3.16 CID 7050", "codes": codes})
+
+    _extract_iod_types(source / "iod_modules" / "highdicom_2026b", table, dictionary, out)
+
+
+def _extract_iod_types(iod_dir: Path, table: list[dict], dictionary: dict[str, list],
+                       out: Path) -> None:
+    """Per IOD, the Type of every attribute whose Table E.1-1 action depends on it.
+
+    Keys are the attribute keyword, then the path of enclosing sequence keywords joined by '/'
+    ('' at the top level). Only attributes with a compound action code in some column matter.
+    """
+    compound = {
+        dictionary[row["tag"]][0] for row in table
+        if row["tag"] in dictionary
+        and any(row.get(col) in COMPOUND_CODES for col in ["basic", *OPTION_COLUMNS])
+    }
+    iod_modules = _load(iod_dir / "iod_module_map.json")
+    module_attributes = _load(iod_dir / "module_attribute_map.json")
+    iods: dict[str, dict[str, dict[str, str]]] = {}
+    for iod, modules in sorted(iod_modules.items()):
+        types: dict[str, dict[str, str]] = {}
+        for module in modules:
+            for attribute in module_attributes.get(module["key"], []):
+                keyword = attribute["keyword"]
+                if keyword not in compound:
+                    continue
+                path = "/".join(attribute["path"])
+                # A module the IOD uses conditionally or optionally cannot lower a Type
+                # required elsewhere: keep the most demanding one.
+                kind = attribute["type"].rstrip("C")
+                known = types.setdefault(keyword, {}).get(path)
+                if known is None or kind < known:
+                    types[keyword][path] = kind
+        iods[iod] = {k: dict(sorted(v.items())) for k, v in sorted(types.items())}
+    _write_json(out / "iod_types.json", {
+        "source": "highdicom 2026b IOD and module tables (MIT licence)",
+        "sop_classes": _load(iod_dir / "sop_class_iod_map.json"),
+        "iods": iods,
+    })
+
+
+# --- stage 2: render --------------------------------------------------------------------------
+
+HEADER = """\
+# {title}
+# PS3.15 {edition}, {section}. Generated by `python -m deid.standard.generate` from
+# deid/standard/data/ (the standard's own tables); do not edit: write a profile that extends it.
+#
+# Action codes, PS3.15 Table E.1-1a: X remove; Z empty; D dummy value; K keep; C clean;
+# U replace UID (keyed hash). Z/D, X/Z, X/D, X/Z/D, X/Z/U*: the first, unless the attribute's
+# Type in the instance's IOD requires the next (Type 3 -> X, 2 -> Z, 1 -> D or U).
+"""
+
+DESCRIPTIONS = {
+    "basic": "Removes or replaces the identity and demographics of the patient, of responsible "
+             "parties and personnel, organizations, UIDs, dates and times, and all private "
+             "attributes (PS3.15 E.2).",
+    "clean-pixel-data": "Instances whose pixels may carry burned-in text are accepted only when "
+                        "a pixel-cleaning rule covers them; the rest stay rejected (E.3.1).",
+    "clean-graphics": "Keeps graphic annotations and curve text, cleaned of the instance's "
+                      "identifying values; overlay bitmaps and curve data, which cannot be read "
+                      "for text, are still removed (E.3.3).",
+    "clean-structured-content": "Keeps SR content, acquisition context and specimen preparation "
+                                "items, with the profile applied inside and text cleaned of the "
+                                "instance's identifying values (E.3.4).",
+    "clean-descriptors": "Keeps descriptions and comments, cleaned of the instance's identifying "
+                         "values (E.3.5).",
+    "retain-long-full-dates": "Keeps dates and times unchanged (E.3.6).",
+    "retain-long-modified-dates": "Shifts dates by a per-patient keyed offset in whole days, so "
+                                  "intervals survive; times of day are kept (E.3.6).",
+    "retain-patient-characteristics": "Keeps age, sex, size, weight and other physical "
+                                      "characteristics; free-text ones are cleaned (E.3.7).",
+    "retain-device-identity": "Keeps device identity: serial numbers, station names, device "
+                              "UIDs; AE titles are cleaned (E.3.8).",
+    "retain-uids": "Keeps all UIDs unchanged (E.3.9).",
+    "retain-safe-private": "Keeps the private attributes of Table E.3.10-1, matched by private "
+                           "creator and element offset in any block; removes all others "
+                           "(E.3.10).",
+    "retain-institution-identity": "Keeps the names and addresses of institutions and "
+                                   "departments (E.3.11).",
+}
+
+
+def _flow(mapping: dict) -> str:
+    return yaml.safe_dump(mapping, default_flow_style=True, width=10**6, sort_keys=False).strip()
+
+
+def _rule_line(selector: dict, action: str, comment: str) -> str:
+    return f"- {_flow({**selector, 'action': action})}  # {comment}"
+
+
+def _attribute(tag: str, dictionary: dict[str, list]) -> str:
+    entry = dictionary.get(tag)
+    return entry[0] if entry else f"({tag[:4]},{tag[4:]})"
+
+
+def _comment(row: dict) -> str:
+    tag = row["tag"]
+    retired = ", retired" if row["retired"] else ""
+    return f"({tag[:4]},{tag[4:]}) {row['name']}{retired}"
+
+
+def _option_action(column: str, code: str, vr: str) -> str:
+    """The concrete action of an option's code; C depends on the option (PS3.15 E.3)."""
+    if code != "C":
+        return code
+    if column == "retain_long_modified_dates" and vr in DATE_TIME_VRS:
+        return "shift"  # E.3.6: modified dates, by a per-patient offset
+    return "clean"
+
+
+def _document(name: str, settings: dict, rules: Iterable[str], codes: dict, title: str) -> str:
+    section, code = PROFILE_SECTIONS[name]
+    head = HEADER.format(title=title, edition=EDITION, section=section)
+    doc = {
+        "name": name,
+        "title": title,
+        "description": DESCRIPTIONS[name],
+        "edition": EDITION,
+        "section": section,
+        **settings,
+        "method_code": {"value": code, "scheme": codes[code]["scheme"],
+                        "meaning": codes[code]["meaning"]},
+    }
+    body = yaml.safe_dump(doc, sort_keys=False, width=100, allow_unicode=True)
+    lines = list(rules)
+    if lines:
+        return head + body + "rules:\n" + "\n".join(lines) + "\n"
+    return head + body + "rules: []\n"
+
+
+def render(data: Path = DATA_DIR, out: Path = PROFILES_DIR) -> dict[str, str]:
+    """Write the built-in profiles to ``out`` and return them by file name."""
+    dictionary = _load(data / "dictionary.json")["elements"]
+    table = _load(data / "table_e1_1.json")["rows"]
+    codes = _load(data / "cid7050.json")["codes"]
+    safe = _load(data / "safe_private.json")["attributes"]
+    texts: dict[str, str] = {}
+
+    basic_rules = [
+        _rule_line({"attribute": _attribute(row["tag"], dictionary)}, row["basic"], _comment(row))
+        for row in table if row["tag"] != "private"
+    ]
+    texts["basic.yaml"] = _document(
+        "basic",
+        # Beyond the table's rows, by VR (E.1-1 notes: the table is extensible and a
+        # de-identifier may act by VR): names are removed, unknown UIDs replaced.
+        {"private": "remove", "burned_in": "reject", "temporal": "REMOVED",
+         "unlisted": {"PN": "X", "UI": "U"}},
+        basic_rules, codes, "Basic Application Level Confidentiality Profile")
+
+    for column, name in OPTION_COLUMNS.items():
+        settings: dict = {"extends": ["basic"]}
+        if column == "retain_uids":
+            settings["unlisted"] = {"UI": "K"}
+        elif column == "retain_long_full_dates":
+            settings["temporal"] = "UNMODIFIED"
+        elif column == "retain_long_modified_dates":
+            settings["temporal"] = "MODIFIED"
+        if column == "retain_safe_private":
+            rules = [
+                _rule_line({"private": {"creator": a["creator"],
+                                        "tag": f"({a['group']},xx{a['offset']})"}},
+                           "K", f"{a['vr']} {a['meaning']}")
+                for a in safe
+            ]
+        else:
+            rules = []
+            for row in table:
+                code = row.get(column)
+                if not code or row["tag"] == "private":
+                    continue
+                vr = dictionary.get(row["tag"], ["", ""])[1]
+                rules.append(_rule_line({"attribute": _attribute(row["tag"], dictionary)},
+                                        _option_action(column, code, vr), _comment(row)))
+        title = codes[PROFILE_SECTIONS[name][1]]["meaning"]
+        texts[f"{name}.yaml"] = _document(name, settings, rules, codes, title)
+
+    texts["clean-pixel-data.yaml"] = _document(
+        "clean-pixel-data", {"extends": ["basic"], "burned_in": "clean"}, [], codes,
+        codes["113101"]["meaning"])
+
+    out.mkdir(parents=True, exist_ok=True)
+    for file_name, text in texts.items():
+        (out / file_name).write_text(text, encoding="utf-8")
+    return texts
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE,
+                        help="folder with the standard's tables (default: ../shared/standard)")
+    parser.add_argument("--render-only", action="store_true",
+                        help="only write profiles/ from deid/standard/data/")
+    args = parser.parse_args(argv)
+    if not args.render_only:
+        extract(args.source)
+    for name in sorted(render()):
+        print(f"wrote profiles/{name}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The built-in profiles, as package data (see the generator in deid/standard)."""
