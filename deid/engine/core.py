@@ -52,7 +52,9 @@ class Decision:
     tag: int
     vr: str
     action: str  # the action applied, compound codes already resolved
-    rule: Rule | None
+    rule: Rule | None  # None: no rule named the element
+    before: str | None  # the value as read, shown briefly; None: absent
+    after: str | None  # the value written; None: removed
 
 
 @dataclass
@@ -78,6 +80,18 @@ def _vr_of(element: DataElement | RawDataElement, tag: int) -> str:
         return element.VR
     info = standard.element_by_tag(tag)
     return info.vr.split("/")[0] if info else "UN"
+
+
+def _shown(dataset: Dataset, tag: int) -> str | None:
+    """A short display of an element's value, for traces."""
+    if tag not in dataset:
+        return None
+    element = dataset[tag]
+    if element.VR == "SQ":
+        return f"<{len(element.value)} item(s)>"
+    if isinstance(element.value, bytes):
+        return f"<{len(element.value)} bytes>"
+    return "\\".join(_values(element.value))
 
 
 def _values(value: object) -> list[str]:
@@ -108,6 +122,7 @@ class _Run:
         self.originals = {tag: _values(dataset[tag].value) for tag in self._original_tags()
                           if tag in dataset}
         self._offset: int | None = None
+        self._decided: tuple[str, Rule | None] = ("K", None)
         self.scrub = Scrubber(self._tokens(dataset)) if self._needs_scrub() else Scrubber([])
 
     # --- set-up ---------------------------------------------------------------------------
@@ -161,18 +176,35 @@ class _Run:
             creators[(tag >> 16, tag & 0xFF)] = str(dataset[tag].value or "").strip()
         for tag in tags:
             tag = int(tag)
-            group, elem = tag >> 16, tag & 0xFFFF
-            if group % 2:
-                if not 0x10 <= elem <= 0xFF:
-                    self._private(dataset, tag, creators, path, mode)
+            if self.trace is None:
+                self._element(dataset, tag, creators, path, mode)
                 continue
-            if elem == 0 or group in (0x0000, 0x0002, 0x0004):
-                # Group lengths are retired; command, file meta and directory elements do not
-                # belong in a data set (PS3.15 E.1.1: group 0004 shall be removed).
-                del dataset[tag]
-                continue
-            self._public(dataset, tag, path, mode)
+            # Recorded in document order: the element first, then what recursion adds.
+            index, before = len(self.trace), _shown(dataset, tag)
+            vr = _vr_of(dataset.get_item(tag), tag)
+            self.trace.append(None)  # type: ignore[arg-type]
+            self._decided = ("K", None)
+            self._element(dataset, tag, creators, path, mode)
+            action, rule = self._decided
+            self.trace[index] = Decision(">".join((*path, keyword_of(tag))), tag, vr, action,
+                                         rule, before, _shown(dataset, tag))
         self._drop_unused_creators(dataset, creators)
+
+    def _element(self, dataset: Dataset, tag: int, creators: dict[tuple[int, int], str],
+                 path: tuple[str, ...], mode: str) -> None:
+        group, elem = tag >> 16, tag & 0xFFFF
+        if group % 2:
+            if 0x10 <= elem <= 0xFF:
+                self._record("K", None)  # a private creator: kept while its block is used
+            else:
+                self._private(dataset, tag, creators, path, mode)
+        elif elem == 0 or group in (0x0000, 0x0002, 0x0004):
+            # Group lengths are retired; command, file meta and directory elements do not
+            # belong in a data set (PS3.15 E.1.1: group 0004 shall be removed).
+            self._record("X", None)
+            del dataset[tag]
+        else:
+            self._public(dataset, tag, path, mode)
 
     def _public(self, dataset: Dataset, tag: int, path: tuple[str, ...], mode: str) -> None:
         vr = _vr_of(dataset.get_item(tag), tag)
@@ -188,7 +220,7 @@ class _Run:
         creator = creators.get((group, elem >> 8)) if elem >= 0x1000 else None
         vr = _vr_of(dataset.get_item(tag), tag)
         if not creator or group in (0x0001, 0x0003, 0x0005, 0x0007, 0xFFFF):
-            self._record(path, tag, vr, "X", None)
+            self._record("X", None)
             del dataset[tag]  # no private creator: nothing can say it is safe
             return
         rule = self.profile.by_private.get((creator, group, elem & 0xFF))
@@ -203,7 +235,7 @@ class _Run:
             if not any(len(item) for item in dataset[tag].value):
                 del dataset[tag]
         else:
-            self._record(path, tag, vr, "X", None)
+            self._record("X", None)
             del dataset[tag]
 
     def _drop_unused_creators(self, dataset: Dataset, creators: dict[tuple[int, int], str]):
@@ -219,10 +251,9 @@ class _Run:
         for item in dataset[tag].value:
             self.process(item, inner, mode)
 
-    def _record(self, path: tuple[str, ...], tag: int, vr: str, action: str,
-                rule: Rule | None) -> None:
+    def _record(self, action: str, rule: Rule | None) -> None:
         if self.trace is not None:
-            self.trace.append(Decision(">".join((*path, keyword_of(tag))), tag, vr, action, rule))
+            self._decided = (action, rule)
 
     # --- actions --------------------------------------------------------------------------
 
@@ -231,16 +262,16 @@ class _Run:
         """An element no rule names: kept, except inside a sequence that is dummied (D) or
         cleaned (C), where its text is dummied or cleaned too."""
         if vr == "SQ":
-            self._record(path, tag, vr, "K", None)
+            self._record("K", None)
             self._recurse(dataset, tag, path, mode)
         elif mode == "dummy" and (vr in TEXT_VRS - {"CS"} or vr in DATE_VRS):
-            self._record(path, tag, vr, "D", None)
+            self._record("D", None)
             dataset[tag].value = dummy_value(vr)
         elif mode == "clean" and vr in TEXT_VRS:
-            self._record(path, tag, vr, "C", None)
+            self._record("C", None)
             self._clean_text(dataset, tag)
         else:
-            self._record(path, tag, vr, "K", None)
+            self._record("K", None)
 
     def _resolve(self, code: str, tag: int, path: tuple[str, ...]) -> str:
         """A compound code resolved by the attribute's Type in this instance's IOD
@@ -262,7 +293,7 @@ class _Run:
         action = rule.action
         if action in COMPOUND:
             action = self._resolve(action, tag, path)
-        self._record(path, tag, vr, action, rule)
+        self._record(action, rule)
         if action == "X":
             del dataset[tag]
         elif action == "K":

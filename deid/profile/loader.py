@@ -19,7 +19,6 @@ from deid import standard
 from deid.profile.model import (
     ACTION_ALIASES,
     ACTIONS,
-    TABLE_CODES,
     DateShift,
     Lookup,
     MethodCode,
@@ -135,8 +134,8 @@ def _read_spec(spec: str, relative_to: Path | None) -> tuple[str, str]:
 # --- validation of one document ---------------------------------------------------------------
 
 @dataclass
-class _Document:
-    """One profile file, validated; rules still in file order."""
+class ProfileDocument:
+    """One profile file, validated; rules in file order, each with its selector key."""
 
     name: str
     path: str
@@ -162,7 +161,7 @@ def _suggest(word: str, options: Sequence[str]) -> str:
     return f"did you mean {close[0]!r}?" if close else ""
 
 
-def _parse_document(path: str, text: str, folder: Path | None) -> _Document:
+def _parse_document(path: str, text: str, folder: Path | None) -> ProfileDocument:
     check = _Checker(path)
     try:
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
@@ -208,7 +207,7 @@ def _parse_document(path: str, text: str, folder: Path | None) -> _Document:
             rules.append(rule)
     if check.problems:
         raise ProfileError(check.problems)
-    return _Document(name, path, folder, data, extends, rules)
+    return ProfileDocument(name, path, folder, data, extends, rules)
 
 
 def _check_settings(data: Located, check: _Checker) -> None:
@@ -458,9 +457,9 @@ def _lookup_rule(raw: Located, rule: Rule, check: _Checker, folder: Path | None)
 
 # --- composition ------------------------------------------------------------------------------
 
-def _linearize(specs: Sequence[str]) -> list[_Document]:
+def load_documents(specs: Sequence[str]) -> list[ProfileDocument]:
     """Every profile in application order: each one's 'extends' before it, each file once."""
-    order: list[_Document] = []
+    order: list[ProfileDocument] = []
     seen: set[str] = set()
     problems: list[Problem] = []
 
@@ -508,7 +507,7 @@ def load_profiles(specs: Sequence[str]) -> Profile:
     if not specs:
         raise ProfileError([Problem("<command line>", 0, 0, "no profile given",
                                     "pass --profile basic, or a profile file")])
-    documents = _linearize(specs)
+    documents = load_documents(specs)
     by_tag, by_pattern, by_private, unlisted = {}, {}, {}, {}
     settings: dict[str, Any] = {}
     codes: list[MethodCode] = []
@@ -551,7 +550,7 @@ def load_profiles(specs: Sequence[str]) -> Profile:
     )
 
 
-def _check_exclusive(documents: list[_Document]) -> None:
+def _check_exclusive(documents: list[ProfileDocument]) -> None:
     """PS3.15 E.3.6: the two Retain Longitudinal Temporal Information options exclude each
     other."""
     temporal = [(doc, doc.data["temporal"]) for doc in documents
@@ -565,4 +564,5 @@ def _check_exclusive(documents: list[_Document]) -> None:
             "compose only one of retain-long-full-dates and retain-long-modified-dates")])
 
 
-__all__ = ["Problem", "ProfileError", "builtin_names", "load_profiles", "TABLE_CODES"]
+__all__ = ["Problem", "ProfileDocument", "ProfileError", "builtin_names", "load_documents",
+           "load_profiles"]
