@@ -119,8 +119,8 @@ class _Run:
         self.templates: list[tuple[Dataset, int, str, str]] = []
         sop_class = str(dataset.get("SOPClassUID", "") or "")
         self.iod = standard.iod_of_sop_class(sop_class)
-        self.originals = {tag: _values(dataset[tag].value) for tag in self._original_tags()
-                          if tag in dataset}
+        self.originals = {tag: [v.strip() for v in _values(dataset[tag].value)]
+                          for tag in self._original_tags() if tag in dataset}
         self._offset: int | None = None
         self._decided: tuple[str, Rule | None] = ("K", None)
         self.scrub = Scrubber(self._tokens(dataset)) if self._needs_scrub() else Scrubber([])
@@ -128,15 +128,20 @@ class _Run:
     # --- set-up ---------------------------------------------------------------------------
 
     def _original_tags(self) -> set[int]:
-        tags = {PATIENT_ID, STUDY_UID}
-        rules = [*self.profile.by_tag.values(), *self.profile.by_private.values()]
-        tags |= {r.lookup.key_tag for r in rules if r.lookup and r.lookup.key_tag is not None}
+        tags = {PATIENT_ID, STUDY_UID} | self.profile.condition_tags()
+        tags |= {r.lookup.key_tag for r in self.profile.all_rules()
+                 if r.lookup and r.lookup.key_tag is not None}
         return tags
 
     def _needs_scrub(self) -> bool:
-        rules = [*self.profile.by_tag.values(), *(r for _, _, r in self.profile.by_pattern),
-                 *self.profile.by_private.values()]
-        return any(r.action == "C" for r in rules)
+        return any(r.action == "C" for r in self.profile.all_rules())
+
+    def _choose(self, rules: tuple[Rule, ...], path: tuple[str, ...]) -> Rule | None:
+        """The first candidate rule whose conditions hold here."""
+        for rule in rules:
+            if not rule.conditional or rule.applies(path, self.originals):
+                return rule
+        return None
 
     def _tokens(self, dataset: Dataset) -> list[str]:
         """Identifying values of the instance: those of every text or date element the
@@ -146,7 +151,8 @@ class _Run:
             tag = int(element.tag)
             if (tag >> 16) % 2 or element.VR not in TOKEN_VRS:
                 continue
-            rule = self.profile.rule_for_tag(tag) or self.profile.unlisted.get(element.VR)
+            rules = self.profile.rules_for_tag(tag)
+            rule = rules[0] if rules else self.profile.unlisted.get(element.VR)
             if rule is None or rule.action in ("K", "C"):
                 continue
             for value in _values(element.value):
@@ -208,7 +214,7 @@ class _Run:
 
     def _public(self, dataset: Dataset, tag: int, path: tuple[str, ...], mode: str) -> None:
         vr = _vr_of(dataset.get_item(tag), tag)
-        rule = self.profile.rule_for_tag(tag) or self.profile.unlisted.get(vr)
+        rule = self._choose(self.profile.rules_for_tag(tag), path) or self.profile.unlisted.get(vr)
         if rule is None:
             self._unruled(dataset, tag, vr, path, mode)
         else:
@@ -223,7 +229,7 @@ class _Run:
             self._record("X", None)
             del dataset[tag]  # no private creator: nothing can say it is safe
             return
-        rule = self.profile.by_private.get((creator, group, elem & 0xFF))
+        rule = self._choose(self.profile.by_private.get((creator, group, elem & 0xFF), ()), path)
         if rule is not None:
             self._apply(dataset, tag, vr, rule, path)
         elif self.profile.private == "keep":
@@ -324,14 +330,17 @@ class _Run:
         elif action == "lookup":
             self._lookup(dataset, tag, vr, rule, path)
 
-    def _not_applicable(self, tag: int, vr: str, rule: Rule) -> Rejected:
-        return Rejected("profile_error", f"rule at {rule.source} ({rule.action}) cannot apply "
-                        f"to {tag_text(tag)}, whose VR is {vr}")
+    def _mismatch(self, dataset: Dataset, tag: int) -> None:
+        """The element's VR in this file does not fit the rule's action (a malformed file,
+        or a private element): it cannot be transformed, so it is removed (fail closed)."""
+        self._record("X", self._decided[1])
+        del dataset[tag]
 
     def _replace_uids(self, dataset: Dataset, tag: int, rule: Rule) -> None:
         element = dataset[tag]
-        if element.VR != "UI":
-            raise self._not_applicable(tag, element.VR, rule)
+        if element.VR not in ("UI", "LO", "SH", "UN"):
+            self._mismatch(dataset, tag)
+            return
         new = []
         for uid in _values(element.value):
             replaced = replace_uid(self.key, uid)
@@ -346,7 +355,9 @@ class _Run:
         sequences get the profile inside and their text cleaned; text loses the instance's
         identifying values; dates are shifted; UIDs replaced; binary data, which cannot be
         read for identifying content, is removed; numbers and codes are kept."""
-        if vr == "SQ":
+        if rule.allow is not None or rule.allow_patterns:
+            self._allow_only(dataset, tag, rule)
+        elif vr == "SQ":
             self._recurse(dataset, tag, path, "clean")
         elif vr in TEXT_VRS:
             self._clean_text(dataset, tag)
@@ -357,6 +368,17 @@ class _Run:
         elif vr in ("OB", "OW", "OD", "OF", "OL", "OV", "UN"):
             del dataset[tag]
 
+    def _allow_only(self, dataset: Dataset, tag: int, rule: Rule) -> None:
+        """Clean by an allow-list the curator wrote: a value listed, or matching a listed
+        pattern, is kept; anything else is removed with the element."""
+        values = _values(dataset[tag].value)
+        allowed = rule.allow or frozenset()
+        if not values or all(v in allowed or any(re.search(p, v) for p in rule.allow_patterns)
+                             for v in values):
+            return
+        self._record("X", rule)
+        del dataset[tag]
+
     def _clean_text(self, dataset: Dataset, tag: int) -> None:
         element = dataset[tag]
         values = _values(element.value)
@@ -366,12 +388,15 @@ class _Run:
 
     def _shift(self, dataset: Dataset, tag: int, vr: str, rule: Rule) -> None:
         element = dataset[tag]
-        if element.VR not in DATE_VRS:
-            raise self._not_applicable(tag, element.VR, rule)
+        info = standard.element_by_tag(tag)
+        kind = element.VR if element.VR in DATE_VRS else (info.vr if info else "")
+        if kind not in DATE_VRS:
+            self._mismatch(dataset, tag)
+            return
         values = _values(element.value)
         if not values:
             return
-        shifted = dates.shift_values(element.VR, values, self.offset())
+        shifted = dates.shift_values(kind, values, self.offset())
         # A value that cannot be parsed is removed, never passed through.
         element.value = _store(shifted) if shifted is not None else None
 
@@ -381,7 +406,8 @@ class _Run:
             self._replace_uids(dataset, tag, rule)
             return
         if element.VR not in TEXT_VRS:
-            raise self._not_applicable(tag, element.VR, rule)
+            self._mismatch(dataset, tag)
+            return
         element.value = _store([self._text_hash(v) for v in _values(element.value)]) or None
 
     def _text_hash(self, value: str) -> str:

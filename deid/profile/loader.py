@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import difflib
 import re
 import string
@@ -29,8 +30,8 @@ from deid.profile.model import (
 
 PROFILE_KEYS = ("name", "title", "description", "edition", "section", "extends", "private",
                 "burned_in", "temporal", "unlisted", "date_shift", "method_code", "rules")
-RULE_KEYS = ("attribute", "private", "action", "value", "template", "file", "key",
-             "from_column", "to_column", "missing", "note")
+RULE_KEYS = ("attribute", "private", "action", "when", "within", "value", "template", "file",
+             "key", "from_column", "to_column", "missing", "allow", "allow_patterns", "note")
 TEMPORAL_VALUES = ("REMOVED", "UNMODIFIED", "MODIFIED")
 TEXT_VRS = {"AE", "CS", "LO", "SH", "PN", "ST", "LT", "UT", "UC", "UR"}
 BINARY_VRS = {"OB", "OW", "OD", "OF", "OL", "OV", "UN"}
@@ -335,6 +336,9 @@ def _parse_rule(raw: Any, profile: str, check: _Checker,
                       _fix_for_vr(action, vr))
     source = Source(check.path, raw.line, raw.column)
     rule = Rule(action=action, selector=text, source=source, profile=profile)
+    rule = _conditions(raw, rule, check)
+    if rule is None:
+        return None
     if action == "replace":
         rule = _replace_rule(raw, rule, vr, check)
     elif action == "lookup":
@@ -342,10 +346,66 @@ def _parse_rule(raw: Any, profile: str, check: _Checker,
     else:
         extra = {"value", "template", "file", "key", "from_column", "to_column",
                  "missing"} & set(raw)
+        if action != "C":
+            extra |= {"allow", "allow_patterns"} & set(raw)
         for name in extra:
             check.add(raw.key_marks[name], f"{name!r} does not go with action {action}",
                       "remove it, or use 'replace' or 'lookup'")
     return (key, rule) if rule is not None else None
+
+
+def _conditions(raw: Located, rule: Rule, check: _Checker) -> Rule | None:
+    """The rule's 'when', 'within' and (for clean) 'allow' and 'allow_patterns'."""
+    changes: dict[str, Any] = {}
+    when = raw.get("when")
+    if when is not None:
+        where = raw.value_marks["when"]
+        if not isinstance(when, dict) or not when:
+            check.add(where, "'when' maps keywords to a value or a list of values",
+                      "e.g. 'when: {Modality: [US, XA]}'")
+            return None
+        pairs = []
+        for name, values in when.items():
+            info = standard.element_by_keyword(str(name))
+            if info is None:
+                check.add(where, f"unknown keyword {name!r} in 'when'",
+                          _suggest(str(name), standard.keywords()) or "use a PS3.6 keyword")
+                return None
+            values = values if isinstance(values, list) else [values]
+            pairs.append((info.tag, frozenset(str(v).strip() for v in values)))
+        changes["when"] = tuple(sorted(pairs, key=lambda p: p[0]))
+    within = raw.get("within")
+    if within is not None:
+        info = standard.element_by_keyword(str(within))
+        if info is None or info.vr != "SQ":
+            check.add(raw.value_marks["within"],
+                      f"'within' names a sequence; {within!r} is not one",
+                      _suggest(str(within), standard.keywords())
+                      or "e.g. 'within: ContentSequence'")
+            return None
+        changes["within"] = str(within)
+    if "allow" in raw:
+        allow = raw["allow"]
+        if not isinstance(allow, list) or not all(isinstance(v, str) for v in allow):
+            check.add(raw.value_marks["allow"], "'allow' is a list of exact values to keep",
+                      "e.g. \"allow: ['T1 AX', 'T2 SAG']\"")
+            return None
+        changes["allow"] = frozenset(allow)
+    if "allow_patterns" in raw:
+        patterns = raw["allow_patterns"]
+        if not isinstance(patterns, list) or not all(isinstance(v, str) for v in patterns):
+            check.add(raw.value_marks["allow_patterns"], "'allow_patterns' is a list of regular "
+                      "expressions", "e.g. \"allow_patterns: ['^(T1|T2|FLAIR)']\"")
+            return None
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                check.add(raw.value_marks["allow_patterns"], f"bad pattern {pattern!r}: {exc}",
+                          "write a Python regular expression")
+                return None
+        changes["allow_patterns"] = tuple(patterns)
+    return Rule(**{**rule.__dict__, **changes}) if changes else rule
 
 
 def _fix_for_vr(action: str, vr: str) -> str:
@@ -508,17 +568,20 @@ def load_profiles(specs: Sequence[str]) -> Profile:
         raise ProfileError([Problem("<command line>", 0, 0, "no profile given",
                                     "pass --profile basic, or a profile file")])
     documents = load_documents(specs)
-    by_tag, by_pattern, by_private, unlisted = {}, {}, {}, {}
+    by_tag: dict[int, list[Rule]] = {}
+    by_pattern: dict[tuple[int, int], list[Rule]] = {}
+    by_private: dict[tuple[str, int, int], list[Rule]] = {}
+    unlisted: dict[str, Rule] = {}
     settings: dict[str, Any] = {}
     codes: list[MethodCode] = []
     for doc in documents:
         for key, rule in doc.rules:
             if key[0] == "tag":
-                by_tag[key[1]] = rule
+                _add_candidate(by_tag.setdefault(key[1], []), rule)
             elif key[0] == "pattern":
-                by_pattern[key[1:]] = rule
+                _add_candidate(by_pattern.setdefault(key[1:], []), rule)
             else:
-                by_private[key[1:]] = rule
+                _add_candidate(by_private.setdefault(key[1:], []), rule)
         for vr, action in doc.data.get("unlisted", {}).items():
             line, col = doc.data.value_marks["unlisted"]
             unlisted[vr] = Rule(action=ACTION_ALIASES.get(action, action),
@@ -532,15 +595,13 @@ def load_profiles(specs: Sequence[str]) -> Profile:
             codes.append(MethodCode(str(code["value"]), code["scheme"], code["meaning"]))
     _check_exclusive(documents)
     temporal = settings.get("temporal", "REMOVED")
-    all_rules = [*by_tag.values(), *by_pattern.values(), *by_private.values()]
-    if temporal == "REMOVED" and any(r.action == "shift" for r in all_rules):
-        temporal = "MODIFIED"  # E.3.6: some dates were shifted, not removed
-    return Profile(
+    profile = Profile(
         names=tuple(doc.name for doc in documents),
         editions=tuple(str(doc.data["edition"]) for doc in documents if "edition" in doc.data),
-        by_tag=by_tag,
-        by_pattern=tuple((mask, value, rule) for (mask, value), rule in by_pattern.items()),
-        by_private=by_private,
+        by_tag={tag: tuple(reversed(rules)) for tag, rules in by_tag.items()},
+        by_pattern=tuple((mask, value, tuple(reversed(rules)))
+                         for (mask, value), rules in by_pattern.items()),
+        by_private={key: tuple(reversed(rules)) for key, rules in by_private.items()},
         unlisted=unlisted,
         private=settings.get("private", "remove"),
         burned_in=settings.get("burned_in", "reject"),
@@ -548,6 +609,20 @@ def load_profiles(specs: Sequence[str]) -> Profile:
         date_shift=DateShift(**settings.get("date_shift", {})),
         method_codes=tuple(codes),
     )
+    if temporal == "REMOVED" and any(r.action == "shift" for r in profile.all_rules()):
+        # E.3.6: some dates are shifted, not removed.
+        return dataclasses.replace(profile, temporal="MODIFIED")
+    return profile
+
+
+def _add_candidate(candidates: list[Rule], rule: Rule) -> None:
+    """Add a later rule: it replaces every earlier one with the same conditions, and an
+    unconditional rule replaces them all (later wins)."""
+    if not rule.conditional:
+        candidates.clear()
+    else:
+        candidates[:] = [r for r in candidates if r.condition_key != rule.condition_key]
+    candidates.append(rule)
 
 
 def _check_exclusive(documents: list[ProfileDocument]) -> None:

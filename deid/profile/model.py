@@ -46,7 +46,7 @@ class Lookup:
 
 @dataclass(frozen=True)
 class Rule:
-    """One action for the elements a selector matches."""
+    """One action for the elements a selector matches, where its conditions hold."""
 
     action: str
     selector: str  # as written: keyword, tag, pattern or private creator and tag
@@ -55,6 +55,27 @@ class Rule:
     value: str | None = None  # replace
     template: str | None = None  # replace
     lookup: Lookup | None = None
+    # Conditions: every (tag, values) pair holds on the instance's top-level original values.
+    when: tuple[tuple[int, frozenset[str]], ...] = ()
+    within: str | None = None  # keyword of a sequence the element must be nested in
+    allow: frozenset[str] | None = None  # clean: exact values kept, the rest removed
+    allow_patterns: tuple[str, ...] = ()  # clean: regular expressions (re.search) kept
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.when) or self.within is not None
+
+    @property
+    def condition_key(self) -> tuple:
+        """What makes two rules for the same elements compete: the later one replaces."""
+        return (self.when, self.within)
+
+    def applies(self, path: tuple[str, ...], originals: dict[int, list[str]]) -> bool:
+        """Whether the conditions hold for an element at this sequence path."""
+        if self.within is not None and self.within not in path:
+            return False
+        return all(any(v.strip() in values for v in originals.get(tag, [""]))
+                   for tag, values in self.when)
 
 
 @dataclass(frozen=True)
@@ -83,9 +104,11 @@ class Profile:
 
     names: tuple[str, ...]
     editions: tuple[str, ...]
-    by_tag: dict[int, Rule] = field(default_factory=dict)
-    by_pattern: tuple[tuple[int, int, Rule], ...] = ()  # (mask, value, rule)
-    by_private: dict[tuple[str, int, int], Rule] = field(default_factory=dict)
+    # Candidate rules per element, highest precedence first: the engine applies the first
+    # whose conditions hold. An unconditional rule ends its list.
+    by_tag: dict[int, tuple[Rule, ...]] = field(default_factory=dict)
+    by_pattern: tuple[tuple[int, int, tuple[Rule, ...]], ...] = ()  # (mask, value, rules)
+    by_private: dict[tuple[str, int, int], tuple[Rule, ...]] = field(default_factory=dict)
     unlisted: dict[str, Rule] = field(default_factory=dict)  # by VR
     private: PrivatePolicy = "remove"
     burned_in: BurnedInPolicy = "reject"
@@ -93,15 +116,26 @@ class Profile:
     date_shift: DateShift = DateShift()
     method_codes: tuple[MethodCode, ...] = ()
 
-    def rule_for_tag(self, tag: int) -> Rule | None:
-        """The rule of a public tag, exact tags before repeating-group patterns."""
-        rule = self.by_tag.get(tag)
-        if rule is not None:
-            return rule
-        for mask, value, pattern_rule in self.by_pattern:
+    def rules_for_tag(self, tag: int) -> tuple[Rule, ...]:
+        """The candidate rules of a public tag; exact tags before repeating-group patterns."""
+        rules = self.by_tag.get(tag)
+        if rules is not None:
+            return rules
+        for mask, value, pattern_rules in self.by_pattern:
             if tag & mask == value:
-                return pattern_rule
-        return None
+                return pattern_rules
+        return ()
+
+    def all_rules(self) -> list[Rule]:
+        """Every candidate rule, for checks over the whole profile."""
+        return [*(r for rules in self.by_tag.values() for r in rules),
+                *(r for _, _, rules in self.by_pattern for r in rules),
+                *(r for rules in self.by_private.values() for r in rules),
+                *self.unlisted.values()]
+
+    def condition_tags(self) -> set[int]:
+        """The tags whose original values some rule's 'when' reads."""
+        return {tag for rule in self.all_rules() for tag, _ in rule.when}
 
     @property
     def description(self) -> str:
