@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 
 from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import (
@@ -23,6 +24,7 @@ from pydicom.uid import (
 
 from deid import __version__
 from deid.engine.core import Decision, Rejected, deidentify_dataset
+from deid.engine.quiet import reset_truncation, truncation_seen
 from deid.keys import SecretKey
 from deid.profile.model import Profile
 
@@ -83,6 +85,29 @@ def read_dataset(data: bytes) -> Dataset:
     return dataset
 
 
+def _check_complete(dataset: Dataset | None = None, size: int = 0) -> None:
+    """pydicom returns what it could read of a truncated file; it must not pass as whole.
+    Every top-level value must have its declared length, and the data must not stop inside
+    the header of a further element."""
+    truncated = truncation_seen()
+    if dataset is not None and not truncated:
+        end = 0
+        for tag in dataset.keys():  # noqa: SIM118 - keys() does not decode values
+            raw = dataset.get_item(tag)
+            if not isinstance(raw, RawDataElement) or raw.value_tell is None:
+                continue
+            if raw.length != 0xFFFFFFFF:
+                if isinstance(raw.value, bytes) and len(raw.value) != raw.length:
+                    truncated = True
+                end = max(end, raw.value_tell + raw.length)
+            else:
+                end = 0  # an undefined length: pydicom raises if its delimiter is missing
+        trailing = size - end if end else 0
+        truncated = truncated or 0 < trailing < 8
+    if truncated:
+        raise Rejected("unreadable", "the file ends inside an element (truncated)")
+
+
 def _transfer_syntax(dataset: Dataset) -> UID:
     meta = getattr(dataset, "file_meta", None)
     if meta is not None and "TransferSyntaxUID" in meta:
@@ -111,8 +136,10 @@ def write_dataset(dataset: Dataset, transfer_syntax: UID) -> bytes:
 def deidentify_bytes(data: bytes, profile: Profile, key: SecretKey,
                      trace: list[Decision] | None = None) -> Output | Rejection:
     """De-identify one file's bytes. Never raises for bad input: returns a Rejection."""
+    reset_truncation()
     try:
         dataset = read_dataset(data)
+        _check_complete(dataset, len(data))
         sop_class = str(dataset.get("SOPClassUID", "") or "")
         meta = getattr(dataset, "file_meta", None)
         if sop_class == DICOMDIR_SOP_CLASS or (
@@ -121,6 +148,7 @@ def deidentify_bytes(data: bytes, profile: Profile, key: SecretKey,
                            "de-identified files it references (PS3.15 E.1.1)")
         transfer_syntax = _transfer_syntax(dataset)
         result = deidentify_dataset(dataset, profile, key, trace)
+        _check_complete()  # sequences are parsed as the engine reaches them
         out = result.dataset
         if not transfer_syntax.is_transfer_syntax:
             raise Rejected("unsupported_transfer_syntax", "the transfer syntax "

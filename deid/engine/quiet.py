@@ -4,14 +4,34 @@
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 
 from pydicom import config
 
 
+_TRUNCATED = ("Unexpected end of file", "End of file reached before delimiter")
+_state = threading.local()
+
+
 class _DropRecords(logging.Filter):
+    """Drops every pydicom record, noting (per thread) whether one said the data ended inside
+    an element: pydicom then returns what it could read instead of raising."""
+
     def filter(self, record: logging.LogRecord) -> bool:
+        if any(text in str(record.msg) for text in _TRUNCATED):
+            _state.truncated = True
         return False
+
+
+def reset_truncation() -> None:
+    """Start watching this thread's reads for truncated data."""
+    _state.truncated = False
+
+
+def truncation_seen() -> bool:
+    """Whether pydicom met the end of the data inside an element since the last reset."""
+    return getattr(_state, "truncated", False)
 
 
 def silence_pydicom() -> None:

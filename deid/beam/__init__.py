@@ -1,0 +1,18 @@
+"""The Beam side of deid: composite transforms over the engine, which never imports Beam.
+
+    ReadInstances -> DeidentifyInstances -> WriteInstances -> WriteManifest / WriteLinkage
+                              \\__________________\\_____________-> WriteQuarantine
+"""
+
+from deid.beam.deidentify import DeidentifyFn, DeidentifyInstances
+from deid.beam.keysource import KeySource
+from deid.beam.linkage import WriteLinkage
+from deid.beam.manifest import WriteManifest
+from deid.beam.options import DeidentifyOptions
+from deid.beam.quarantine import WriteQuarantine
+from deid.beam.read import ReadInstances
+from deid.beam.write import WriteInstances
+
+__all__ = ["DeidentifyFn", "DeidentifyInstances", "DeidentifyOptions", "KeySource",
+           "ReadInstances", "WriteInstances", "WriteLinkage", "WriteManifest",
+           "WriteQuarantine"]

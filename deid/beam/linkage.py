@@ -1,0 +1,43 @@
+"""WriteLinkage: the crosswalks that re-identify, `uid_mapping.csv` and `patid_mapping.csv`
+(header `id_old,id_new`, each pair once), written only to the linkage folder."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import apache_beam as beam
+
+from deid.beam import paths
+
+HEADER = "id_old,id_new"
+
+
+def csv_line(pair: tuple[str, str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(pair)
+    return buffer.getvalue()
+
+
+def _write(pairs, label: str, folder: str, name: str):
+    return (pairs
+            | f"Distinct{label}" >> beam.Distinct()
+            | f"{label}Csv" >> beam.Map(csv_line)
+            | f"Write{label}" >> beam.io.WriteToText(
+                paths.join(folder, name), file_name_suffix=".csv", num_shards=1,
+                shard_name_template="", header=HEADER))
+
+
+class WriteLinkage(beam.PTransform):
+    """Linkage records in; `<folder>/uid_mapping.csv` and `<folder>/patid_mapping.csv` out."""
+
+    def __init__(self, folder: str):
+        super().__init__()
+        self._folder = folder
+
+    def expand(self, linkage):
+        uids = linkage | "UidPairs" >> beam.FlatMap(lambda r: [tuple(p) for p in r.uid_map])
+        patient_ids = linkage | "PatientIdPairs" >> beam.FlatMap(
+            lambda r: [tuple(r.patient_ids)] if r.patient_ids else [])
+        return (_write(uids, "Uids", self._folder, "uid_mapping"),
+                _write(patient_ids, "PatientIds", self._folder, "patid_mapping"))

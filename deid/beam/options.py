@@ -1,0 +1,54 @@
+"""The pipeline's own options. Every standard Beam option passes through beside them."""
+
+from __future__ import annotations
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from deid.keys import ENV_VAR
+
+OWN_OPTIONS = (
+    ("input", dict(action="append", metavar="PATH",
+                   help="a folder, a glob (`**` crosses folders) or a bucket prefix: local, "
+                        "gs://, s3://; repeat for several")),
+    ("output", dict(metavar="FOLDER",
+                    help="where de-identified instances go, as "
+                         "<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm with "
+                         "new UIDs, beside manifest.jsonl and manifest.parquet")),
+    ("profile", dict(action="append", metavar="NAME|FILE",
+                     help="a built-in profile or a YAML file; repeat to compose, later wins")),
+    ("quarantine_output", dict(metavar="FOLDER",
+                               help="where quarantine.jsonl (and with --quarantine_copy the "
+                                    "originals) go; default: <output>-quarantine, beside the "
+                                    "output, never inside it")),
+    ("linkage_output", dict(metavar="FOLDER",
+                            help="write uid_mapping.csv and patid_mapping.csv (old and new "
+                                 "identifiers: they re-identify) there; never inside the "
+                                 "output")),
+    ("secret_file", dict(metavar="PATH",
+                         help=f"file holding the secret key, local or gs:// or s3:// (default: "
+                              f"${ENV_VAR}); workers read it themselves")),
+    ("throwaway_key", dict(action="store_true",
+                           help="a random key, for a trial run on a local runner only: its "
+                                "UIDs and dates can never be reproduced")),
+    ("allow_quarantine", dict(action="store_true",
+                              help="exit 0 even when inputs were quarantined")),
+    ("quarantine_copy", dict(action="store_true",
+                             help="copy quarantined originals into <quarantine>/originals/")),
+    ("sample", dict(action="store_true",
+                    help="add the DICOM test files shipped inside pydicom as input")),
+)
+
+
+def add_own_options(parser) -> None:
+    """`--name` and `--name-with-hyphens` alike (as `deid file` spells --secret-file)."""
+    for name, kwargs in OWN_OPTIONS:
+        flags = [f"--{name}"]
+        if "_" in name:
+            flags.append(f"--{name.replace('_', '-')}")
+        parser.add_argument(*flags, dest=name, **kwargs)
+
+
+class DeidentifyOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        add_own_options(parser)

@@ -1,0 +1,178 @@
+"""WriteInstances: de-identified instances into `<output>/<Study>/<Series>/<SOP>.dcm`.
+
+Each instance is first written under a temporary name in `<output>/.deid-staging/<run id>/`,
+then renamed into place, so a killed job leaves no truncated file where outputs go. Inputs
+that become the same output instance (the same SOP Instance UID: copies of a file, or one
+instance in several transfer syntaxes) are grouped by output path (only their metadata is
+shuffled): the input with the smallest path is written, the others are quarantined as
+`duplicate_instance`. So the outputs are a function of the inputs and the key alone: a rerun
+with the same key writes byte-identical files, whatever order the workers ran in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.pvalue import TaggedOutput
+
+from deid.beam import metrics, paths
+from deid.beam.records import DUPLICATE, INTERNAL_ERROR, OUTPUT_ERROR, Linkage, Quarantined, Staged
+
+QUARANTINE, LINKAGE, DONE = "quarantine", "linkage", "done"
+_LOG = logging.getLogger("deid.beam")
+
+
+def _sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class StageFn(beam.DoFn):
+    """Write one instance under its temporary name; emit a Staged record (no pixel data)."""
+
+    def __init__(self, output: str, staging: str, linkage: bool):
+        super().__init__()
+        self._output, self._staging, self._linkage = output, staging, linkage
+
+    def process(self, element):
+        input_path, out = element
+        try:
+            final = paths.output_path(self._output, out.study_instance_uid,
+                                      out.series_instance_uid, out.sop_instance_uid)
+            staging = paths.join(self._staging, paths.path_key(input_path) + ".dcm")
+            with FileSystems.create(staging, mime_type="application/dicom",
+                                    compression_type=CompressionTypes.UNCOMPRESSED) as f:
+                f.write(out.data)
+            yield Staged(
+                input=input_path, staging_path=staging, output_path=final,
+                sha256=hashlib.sha256(out.data).hexdigest(), size=len(out.data),
+                sop_instance_uid=out.sop_instance_uid, sop_class_uid=out.sop_class_uid,
+                study_instance_uid=out.study_instance_uid,
+                series_instance_uid=out.series_instance_uid, modality=out.modality,
+                transfer_syntax_uid=out.transfer_syntax_uid, profiles=tuple(out.profiles),
+                uid_map=tuple(out.uid_map) if self._linkage else (),
+                patient_ids=out.patient_ids if self._linkage else None)
+        except Exception as exc:
+            _LOG.warning("cannot stage the output of %s: %s", input_path, type(exc).__name__)
+            yield TaggedOutput(QUARANTINE, Quarantined(
+                input_path, OUTPUT_ERROR, f"cannot write the output ({type(exc).__name__})"))
+
+
+class CommitFn(beam.DoFn):
+    """All staged candidates for one output path: rename the first (by input path) into
+    place, delete the others' temporary files and quarantine them as duplicates."""
+
+    def setup(self):
+        self._written = metrics.counter(metrics.WRITTEN)
+        self._bytes = metrics.counter(metrics.BYTES_WRITTEN)
+
+    def process(self, element):
+        _, group = element
+        candidates = sorted(group, key=lambda s: s.input)
+        winner = None
+        for staged in candidates:
+            outcome: Staged | Quarantined
+            try:
+                if winner is None:
+                    try:
+                        self._commit(staged)
+                    except Exception as exc:
+                        _LOG.warning("cannot write %s: %s", staged.output_path,
+                                     type(exc).__name__)
+                        self._discard(staged)
+                        outcome = Quarantined(
+                            staged.input, OUTPUT_ERROR,
+                            f"cannot move the output into place ({type(exc).__name__})")
+                    else:
+                        outcome = winner = staged
+                else:
+                    self._discard(staged)
+                    same = "an identical" if staged.sha256 == winner.sha256 else "a different"
+                    outcome = Quarantined(
+                        staged.input, DUPLICATE,
+                        f"same SOP Instance UID as {winner.input}, which was written; this "
+                        f"input gave {same} de-identified file")
+            except Exception as exc:
+                outcome = Quarantined(staged.input, INTERNAL_ERROR, type(exc).__name__)
+            if isinstance(outcome, Quarantined):
+                yield TaggedOutput(QUARANTINE, outcome)
+                continue
+            self._written.inc()
+            self._bytes.inc(staged.size)
+            yield staged
+            if staged.uid_map or staged.patient_ids:
+                yield TaggedOutput(LINKAGE, Linkage(staged.uid_map, staged.patient_ids))
+        yield TaggedOutput(DONE, len(candidates))
+
+    @staticmethod
+    def _commit(staged: Staged) -> None:
+        paths.ensure_parent(staged.output_path)
+        try:
+            FileSystems.rename([staged.staging_path], [staged.output_path])
+        except Exception:
+            # A retried bundle: the rename may already have happened.
+            if FileSystems.exists(staged.staging_path) or \
+                    not FileSystems.exists(staged.output_path) or \
+                    _sha256_of(staged.output_path) != staged.sha256:
+                raise
+
+    @staticmethod
+    def _discard(staged: Staged) -> None:
+        try:
+            FileSystems.delete([staged.staging_path])
+        except Exception:
+            pass  # RemoveStaging deletes what is left
+
+
+def remove_staging(_, staging: str) -> None:
+    """After every commit: delete this run's staging folder (empty unless a step failed)."""
+    try:
+        if paths.is_remote(staging):
+            left = FileSystems.match([paths.join(staging, "**")])[0].metadata_list
+            if left:
+                FileSystems.delete([m.path for m in left])
+        else:
+            shutil.rmtree(staging, ignore_errors=True)
+            parent = os.path.dirname(staging)
+            if os.path.isdir(parent) and not os.listdir(parent):
+                os.rmdir(parent)
+    except Exception as exc:
+        _LOG.warning("cannot remove the staging folder %s: %s", staging, type(exc).__name__)
+
+
+class WriteInstances(beam.PTransform):
+    """(input path, Output) in; tagged PCollections out: `written` Staged records of the
+    instances now in place, `quarantine` records, and `linkage` (only with linkage=True)."""
+
+    def __init__(self, output: str, run_id: str, linkage: bool = False):
+        super().__init__()
+        self._output = output
+        self._staging = paths.staging_dir(output, run_id)
+        self._linkage = linkage
+
+    def expand(self, instances):
+        staged = instances | "Stage" >> beam.ParDo(
+            StageFn(self._output, self._staging, self._linkage)).with_outputs(
+            QUARANTINE, main="staged")
+        committed = (
+            staged.staged
+            | "KeyByOutputPath" >> beam.Map(lambda s: (s.output_path, s))
+            | "GroupByOutputPath" >> beam.GroupByKey()
+            | "Commit" >> beam.ParDo(CommitFn()).with_outputs(
+                QUARANTINE, LINKAGE, DONE, main="written"))
+        _ = (committed[DONE]
+             | "CountCommitted" >> beam.CombineGlobally(sum)
+             | "RemoveStaging" >> beam.Map(remove_staging, self._staging))
+        quarantine = ((staged[QUARANTINE], committed[QUARANTINE])
+                      | "QuarantineOfWrite" >> beam.Flatten())
+        return {"written": committed.written, QUARANTINE: quarantine,
+                LINKAGE: committed[LINKAGE]}
