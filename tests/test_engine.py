@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import pytest
 from dicom_factory import (
@@ -183,7 +184,7 @@ def test_file_meta_follows_the_new_sop_instance_uid_and_preamble_is_blank():
 
 
 def test_same_key_same_output_bytes_other_key_other_uids():
-    data = open(get_testdata_file("CT_small.dcm"), "rb").read()
+    data = Path(get_testdata_file("CT_small.dcm")).read_bytes()
     first = deidentify_bytes(data, BASIC, KEY)
     second = deidentify_bytes(data, BASIC, KEY)
     other = deidentify_bytes(data, BASIC, OTHER_KEY)
@@ -278,7 +279,7 @@ def test_private_creator_goes_with_its_last_element():
 
 def test_basic_removes_all_private_attributes():
     out = _run(_with_private(0x10))
-    assert not any(tag.group % 2 for tag in out.keys())
+    assert not any(tag.group % 2 for tag in out.keys())  # noqa: SIM118
 
 
 def test_private_element_without_creator_is_removed():
@@ -340,7 +341,7 @@ def test_missing_uids_are_rejected_naming_the_tag_not_the_value():
 @pytest.mark.parametrize("cut", [3000, 1000, 500, 7, 1])
 def test_truncated_file_is_rejected(cut: int):
     """pydicom reads what it can of a truncated file; that must never pass as whole."""
-    data = open(get_testdata_file("CT_small.dcm"), "rb").read()
+    data = Path(get_testdata_file("CT_small.dcm")).read_bytes()
     size = cut if cut > 100 else len(data) - cut
     result = deidentify_bytes(data[:size], BASIC, KEY)
     assert isinstance(result, Rejection) and result.reason == "unreadable"
@@ -351,7 +352,7 @@ def test_truncated_file_is_rejected(cut: int):
 def test_pixel_data_is_byte_identical(name: str):
     path = get_testdata_file(name)
     original = dcmread(path)
-    result = deidentify_bytes(open(path, "rb").read(), BASIC, KEY)
+    result = deidentify_bytes(Path(path).read_bytes(), BASIC, KEY)
     assert isinstance(result, Output), result
     out = dcmread(io.BytesIO(result.data))
     assert out.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID

@@ -9,7 +9,6 @@ import warnings
 
 from pydicom import config
 
-
 _TRUNCATED = ("Unexpected end of file", "End of file reached before delimiter")
 _state = threading.local()
 
