@@ -57,7 +57,7 @@ class Progress:
             cls._last = now
             elapsed = max(now - cls._start, 1e-9)
             _LOG.info("progress (process %d): %d files read, %d de-identified, %d rejected, "
-                      "%.1f MB in %.0f s (%.1f files/s)", os.getpid(), cls.read,
+                      "%.1f MB in %.1f s (%.1f files/s)", os.getpid(), cls.read,
                       cls.deidentified, cls.rejected, cls.nbytes / 1e6, elapsed,
                       cls.read / elapsed)
 

@@ -11,6 +11,7 @@ with the same key writes byte-identical files, whatever order the workers ran in
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -127,10 +128,8 @@ class CommitFn(beam.DoFn):
 
     @staticmethod
     def _discard(staged: Staged) -> None:
-        try:
+        with contextlib.suppress(Exception):  # else RemoveStaging deletes what is left
             FileSystems.delete([staged.staging_path])
-        except Exception:
-            pass  # RemoveStaging deletes what is left
 
 
 def remove_staging(_, staging: str) -> None:

@@ -1,0 +1,1 @@
+"""Beam pipelines: command lines wired to the transforms in deid.beam."""
