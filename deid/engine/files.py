@@ -152,7 +152,7 @@ def deidentify_bytes(data: bytes, profile: Profile, key: SecretKey,
         out = result.dataset
         if not transfer_syntax.is_transfer_syntax:
             raise Rejected("unsupported_transfer_syntax", "the transfer syntax "
-                           f"{transfer_syntax} is not one this pydicom can write")
+                           f"{transfer_syntax} cannot be written by this version")
         try:
             encoded = write_dataset(out, transfer_syntax)
         except Exception as exc:
