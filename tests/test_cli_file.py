@@ -1,0 +1,69 @@
+"""`deid file`: one file in, one file out; exit codes scripts can trust."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from dicom_factory import base_dataset, to_bytes
+from pydicom import dcmread
+from pydicom.data import get_testdata_file
+
+from deid.cli import main
+
+CT = get_testdata_file("CT_small.dcm")
+
+
+def test_writes_a_deidentified_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DEID_SECRET", "a-test-secret-long-enough")
+    out = tmp_path / "out.dcm"
+    assert main(["file", CT, str(out), "--profile", "basic", "-p", "retain-uids"]) == 0
+    ds = dcmread(out)
+    assert ds.PatientIdentityRemoved == "YES"
+    assert ds.SOPInstanceUID == dcmread(CT).SOPInstanceUID  # retain-uids
+    assert not list(tmp_path.glob("*.partial"))
+    assert "a-test-secret" not in capsys.readouterr().out
+
+
+def test_a_folder_output_is_named_by_the_new_uid(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEID_SECRET", "a-test-secret-long-enough")
+    assert main(["file", CT, str(tmp_path), "-p", "basic"]) == 0
+    (written,) = tmp_path.glob("*.dcm")
+    assert written.stem == dcmread(written).SOPInstanceUID
+
+
+def test_rejection_exits_1_with_reason(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DEID_SECRET", "a-test-secret-long-enough")
+    source = tmp_path / "us.dcm"
+    source.write_bytes(to_bytes(base_dataset("1.2.840.10008.5.1.4.1.1.6.1", "US")))
+    assert main(["file", str(source), str(tmp_path / "o.dcm"), "-p", "basic"]) == 1
+    err = capsys.readouterr().err
+    assert "burned_in_annotation" in err and "Doe" not in err
+    assert not (tmp_path / "o.dcm").exists()
+
+
+def test_usage_errors_exit_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("DEID_SECRET", raising=False)
+    assert main(["file", CT, str(tmp_path / "o.dcm"), "-p", "basic"]) == 2
+    assert "DEID_SECRET" in capsys.readouterr().err
+    monkeypatch.setenv("DEID_SECRET", "a-test-secret-long-enough")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nrules:\n  - {attribute: PatientNmae, action: X}\n")
+    assert main(["file", CT, str(tmp_path / "o.dcm"), "-p", str(bad)]) == 2
+    assert f"{bad}:3:17: unknown keyword 'PatientNmae'" in capsys.readouterr().err
+    assert main(["file", str(tmp_path / "missing.dcm"), str(tmp_path / "o.dcm"),
+                 "-p", "basic"]) == 2
+
+
+def test_throwaway_key_runs_without_a_secret(tmp_path, monkeypatch):
+    monkeypatch.delenv("DEID_SECRET", raising=False)
+    assert main(["file", CT, str(tmp_path / "o.dcm"), "-p", "basic", "--throwaway-key"]) == 0
+
+
+def test_the_command_does_not_import_beam(tmp_path):
+    code = ("import sys; from deid.cli import main; "
+            f"main(['file', {CT!r}, {str(tmp_path / 'o.dcm')!r}, '-p', 'basic', "
+            "'--throwaway-key']); assert 'apache_beam' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert Path(tmp_path / "o.dcm").exists()
