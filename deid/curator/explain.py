@@ -1,0 +1,272 @@
+"""`deid explain`: for one instance, what the profile does to every element, and why.
+
+The engine records a ``Decision`` per element as it goes (``deidentify_bytes(trace=...)``), in
+document order: an element, then the elements of its items when it descends into them. Walking
+the original data set in the same order pairs each decision with its element, which gives each
+one its item indices and its private creator; the result is then read from the de-identified
+output itself, at the same position, so it shows exactly what would be written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from pydicom.dataset import Dataset
+
+from deid.curator.composition import keyword_of, rule_json, tag_text
+from deid.curator.diff import diff_datasets
+from deid.curator.elements import (
+    Node,
+    comparable,
+    display,
+    element_name,
+    find,
+    is_empty,
+    is_private_creator,
+    values_of,
+    walk,
+)
+from deid.engine import Decision, Rejection, deidentify_bytes, read_dataset
+from deid.engine.core import Rejected
+from deid.keys import SecretKey
+from deid.profile.model import COMPOUND, Profile, Rule
+
+RESULTS = ("kept", "changed", "emptied", "removed", "added", "not written")
+
+
+@dataclass
+class Row:
+    """One element: what was decided, by which rule, with what result."""
+
+    path: str
+    tag: int
+    name: str
+    vr: str
+    action: str  # as applied (compound codes resolved); '-' where no decision was recorded
+    rule: Rule | None
+    note: str  # why, where no rule decided or the action differs from the rule's
+    result: str  # one of RESULTS
+    before: str | None
+    after: str | None
+
+    @property
+    def decided_by(self) -> str:
+        if self.rule is None:
+            return self.note
+        text = f"{self.rule.source.file}:{self.rule.source.line}"
+        if self.rule.selector.startswith("any unlisted"):
+            text += f" ({self.rule.selector})"
+        if self.note:
+            text += f"; {self.note}"
+        return text
+
+    def as_json(self) -> dict:
+        return {"path": self.path, "tag": tag_text(self.tag), "name": self.name, "vr": self.vr,
+                "action": self.action, "rule": rule_json(self.rule) if self.rule else None,
+                "note": self.note or None, "result": self.result, "before": self.before,
+                "after": self.after}
+
+
+@dataclass
+class Explanation:
+    """What explain found for one instance."""
+
+    profiles: tuple[str, ...]
+    key_origin: str
+    rows: list[Row] = field(default_factory=list)
+    rejection: Rejection | None = None
+    aligned: bool = True  # False: item indices and creators could not be recovered
+
+    @property
+    def written(self) -> bool:
+        return self.rejection is None
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(RESULTS, 0)
+        for row in self.rows:
+            counts[row.result] += 1
+        return {k: v for k, v in counts.items() if v}
+
+
+def explain(data: bytes, profile: Profile, key: SecretKey, *,
+            show_values: bool = False) -> Explanation:
+    """De-identify in memory with a trace and explain every element. Writes nothing."""
+    explanation = Explanation(profile.names, key.origin)
+    try:
+        original = read_dataset(data)
+    except Rejected as exc:
+        explanation.rejection = Rejection(exc.reason, exc.message)
+        return explanation
+    trace: list[Decision] = []
+    result = deidentify_bytes(data, profile, key, trace=trace)
+    output: Dataset | None = None
+    if isinstance(result, Rejection):
+        explanation.rejection = result
+    else:
+        output = read_dataset(result.data)
+    pairs = _pair(original, trace)
+    if pairs is None:
+        explanation.aligned = False
+        explanation.rows = [_unpaired_row(d, profile, show_values) for d in trace
+                            if d is not None]
+    else:
+        originals = _condition_values(original, profile)
+        explanation.rows = [
+            _row(node, _sequence_decision(node, decision, profile, originals)
+                 if descended else decision, output, profile, show_values)
+            for node, decision, descended in pairs]
+    if output is not None:
+        for change in diff_datasets(original, output, show_values=show_values,
+                                    include_meta=False):
+            if change.change == "added":
+                explanation.rows.append(Row(
+                    change.path, change.tag, change.name, change.vr, "add", None,
+                    "added by de-identification (PS3.15 E.1.1, E.3.6 markers)", "added", None,
+                    change.after))
+    return explanation
+
+
+def _pair(original: Dataset, trace: list[Decision | None]
+          ) -> list[tuple[Node, Decision | None, bool]] | None:
+    """Each element of the original with its decision and whether the engine went into its
+    items, or None if they do not line up.
+
+    A rejection stops the engine part-way: the trace then ends early, and the elements it was
+    inside when it stopped have no decision (None)."""
+    pairs: list[tuple[Node, Decision | None, bool]] = []
+    position = 0
+    descend: dict[tuple, bool] = {}
+    for node in walk(original):
+        parent = node.position[:-1]
+        if parent and not descend.get(parent[:-1] + ((parent[-1][0], None),), False):
+            continue  # the engine did not go into this sequence
+        if position >= len(trace):
+            break  # a rejection stopped the engine here
+        decision = trace[position]
+        if decision is not None and decision.tag != node.tag:
+            return None
+        position += 1
+        following = trace[position] if position < len(trace) else None
+        descend[node.position] = node.element.VR == "SQ" and (
+            decision is None or (following is not None and following.path.startswith(
+                decision.path + ">")))
+        pairs.append((node, decision, descend[node.position] and decision is not None))
+    if position != len(trace):
+        return None
+    return pairs
+
+
+def _condition_values(dataset: Dataset, profile: Profile) -> dict[int, list[str]]:
+    """The top-level original values the profile's 'when' conditions read."""
+    out = {}
+    for tag in profile.condition_tags():
+        if tag in dataset:
+            out[tag] = [v.strip() for v in values_of(dataset[tag])]
+    return out
+
+
+def _sequence_decision(node: Node, decision: Decision, profile: Profile,
+                       originals: dict[int, list[str]]) -> Decision:
+    """The decision for a sequence the engine went into.
+
+    Workaround: the engine's trace records, for such a sequence, the decision of the last
+    element inside it (its per-element state is overwritten while it recurses). The rule is
+    found again from the profile's public candidates (the first whose conditions hold, as
+    ``Profile.by_tag`` documents), and the action is the one that keeps a sequence and goes
+    into it, since the engine did: a compound code's D or U alternative, else the rule's own.
+    """
+    tag = node.tag
+    path = tuple(keyword_of(t) if not (t >> 16) % 2 else tag_text(t)
+                 for t, _ in node.position[:-1])
+    if (tag >> 16) % 2:
+        key = (node.creator or "", tag >> 16, tag & 0xFF)
+        candidates = profile.by_private.get(key, ()) if node.creator else ()
+        fallback = None
+    else:
+        candidates = profile.rules_for_tag(tag)
+        fallback = profile.unlisted.get("SQ")
+    rule = next((r for r in candidates if not r.conditional or r.applies(path, originals)),
+                fallback)
+    if rule is None:
+        action = "K"
+    elif rule.action in COMPOUND:
+        action = next((a for a in COMPOUND[rule.action] if a in ("D", "U")), rule.action)
+    else:
+        action = rule.action
+    return replace(decision, action=action, rule=rule)
+
+
+def _row(node: Node, decision: Decision | None, output: Dataset | None, profile: Profile,
+         show_values: bool) -> Row:
+    before = display(node.element, show_values)
+    if decision is None:
+        return Row(node.path, node.tag, node.name, node.element.VR, "-", None,
+                   "processing stopped inside this element (see the rejection)",
+                   "not written", before, None)
+    after_element = find(output, node.position) if output is not None else None
+    if output is None:
+        result, after = "not written", None
+    elif after_element is None:
+        result, after = "removed", None
+    else:
+        after = display(after_element, show_values)
+        if is_empty(after_element) and not is_empty(node.element):
+            result = "emptied"
+        elif comparable(after_element) == comparable(node.element) and (
+                after_element.VR == node.element.VR):
+            result = "kept"
+        else:
+            result = "changed"
+    note = _note(decision, node.tag, profile, result, node.creator)
+    return Row(node.path, node.tag, node.name, decision.vr, decision.action, decision.rule,
+               note, result, before, after)
+
+
+def _unpaired_row(decision: Decision, profile: Profile, show_values: bool) -> Row:
+    """A decision shown on its own (no item indices): values from the trace, masked."""
+    def shown(text: str | None) -> str | None:
+        if text is None or text.startswith("<"):  # absent, or a sequence or binary length
+            return text
+        if show_values:
+            return repr(text)
+        return f"<{len(text)} char{'s' if len(text) != 1 else ''}>" if text else "<empty>"
+
+    result = "removed" if decision.after is None else (
+        "kept" if decision.after == decision.before else "changed")
+    return Row(decision.path, decision.tag, element_name(decision.tag), decision.vr,
+               decision.action, decision.rule,
+               _note(decision, decision.tag, profile, result), result,
+               shown(decision.before), shown(decision.after))
+
+
+def _note(decision: Decision, tag: int, profile: Profile, result: str,
+          creator: str | None = "") -> str:
+    """Why, in words, where the rule column alone would not say it."""
+    rule, action = decision.rule, decision.action
+    group, element = tag >> 16, tag & 0xFFFF
+    if rule is None:
+        if is_private_creator(tag):
+            return ("private creator: kept while an element of its block is"
+                    if result != "removed" else "private creator: no element of its block kept")
+        if group % 2:
+            if creator is None:
+                return "private, without a private creator: nothing can say it is safe"
+            return f"private, no rule for it (private: {profile.private})"
+        if element == 0 or group in (0x0000, 0x0002, 0x0004):
+            return "group length, command or directory element (PS3.15 E.1.1)"
+        if action == "D":
+            return "no rule; inside a sequence being dummied"
+        if action == "C":
+            return "no rule; inside a sequence being cleaned"
+        return "no rule names it"
+    if rule.action in COMPOUND and action != rule.action:
+        return f"{rule.action} -> {action} (the attribute's Type in this IOD)"
+    if action == "X" and rule.action == "C" and (rule.allow is not None or rule.allow_patterns):
+        return "value not in the allow-list"
+    if action == "X" and rule.action not in ("X", "lookup") and rule.action not in COMPOUND:
+        return f"{rule.action} cannot apply to this element's VR here: removed (fail closed)"
+    if rule.action == "C" and result == "removed":
+        return "binary data cannot be read for identifying text: removed"
+    if rule.action == "lookup" and action != "lookup":
+        return f"value not in the lookup file: missing -> {action}"
+    return ""

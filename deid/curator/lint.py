@@ -1,0 +1,363 @@
+"""`deid profile lint`: every problem of a profile, or of a composition, with where and a fix.
+
+The loader already refuses what it cannot use (schema errors, unknown keywords with a
+suggestion, actions the VR does not allow, unreadable or malformed lookup files): those come
+back as its ``ProfileError`` problems. On a profile that loads, lint adds what is legal but
+almost certainly a mistake:
+
+- shadowed: a rule that never applies because a later rule in the same file has the same
+  selector and conditions (or is an unconditional rule for the same selector);
+- disagree: two profiles of the composition, neither extending the other (two options, or two
+  curator files composed side by side), set different actions for the same element, so the
+  order they happen to be listed in decides. A profile overriding what it extends (an option
+  overriding basic, a site profile overriding an option) is the intended use and is not
+  reported; nor is a disagreement that a profile extending both decides explicitly;
+- condition: a 'when' value that is not valid for the attribute's VR, so it can never match;
+- lookup: a replacement not valid for the attribute's VR, or two original values mapped to one
+  replacement (which would merge two subjects).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from pydicom.valuerep import validate_value
+
+from deid import standard
+from deid.curator.composition import (
+    Composition,
+    describe_action,
+    effect,
+    keyword_of,
+    tag_text,
+)
+from deid.profile.loader import Located, Problem, ProfileError, load_documents, load_profiles
+from deid.profile.model import Rule
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: where, what kind, what is wrong and how to fix it."""
+
+    file: str
+    line: int
+    column: int
+    kind: str  # error, shadowed, disagree, condition, lookup
+    message: str
+    fix: str = ""
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+    def __str__(self) -> str:
+        fix = f" (fix: {self.fix})" if self.fix else ""
+        return f"{self.location}: {self.message}{fix}"
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+def _from_problem(problem: Problem) -> Finding:
+    return Finding(problem.file, problem.line, problem.column, "error", problem.message,
+                   problem.fix)
+
+
+def lint(specs: Sequence[str]) -> list[Finding]:
+    """Every problem of the composition of ``specs`` (built-in names or paths, in order)."""
+    try:
+        documents = load_documents(specs)
+    except ProfileError as exc:
+        return [_from_problem(p) for p in exc.problems]
+    findings: list[Finding] = []
+    alive: set[tuple] | None = None
+    try:
+        profile = load_profiles(specs)
+        alive = {_where(r) for r in profile.all_rules()}
+    except ProfileError as exc:  # e.g. options that exclude each other
+        findings.extend(_from_problem(p) for p in exc.problems)
+    composition = Composition.of(documents)
+    findings.extend(competing_rules(composition, alive))
+    findings.extend(_condition_values(composition))
+    findings.extend(_lookup_tables(composition))
+    order = {doc.path: i for i, doc in enumerate(documents)}
+    return sorted(findings, key=lambda f: (order.get(f.file, len(order)), f.file, f.line,
+                                           f.column, f.message))
+
+
+def _where(rule: Rule) -> tuple[str, int, int]:
+    return (rule.source.file, rule.source.line, rule.source.column)
+
+
+def _selector(rule: Rule, key: tuple) -> str:
+    """The selector as written, with the tag when it was written as a keyword."""
+    if key[0] == "tag" and not rule.selector.startswith("("):
+        return f"{rule.selector} {tag_text(key[1])}"
+    return rule.selector
+
+
+def _rule_text(rule: Rule) -> str:
+    """How a rule reads in a fix: '- {attribute: X, action: K}'."""
+    if rule.selector.startswith("any unlisted"):
+        return ""
+    if " (" in rule.selector and rule.selector.endswith(")") and ",xx" in rule.selector:
+        creator, tag = rule.selector.rsplit(" ", 1)
+        selector = f"private: {{creator: {creator}, tag: '{tag}'}}"
+    elif rule.selector.startswith("("):
+        selector = f"attribute: '{rule.selector}'"
+    else:
+        selector = f"attribute: {rule.selector}"
+    extra = ""
+    if rule.within:
+        extra += f", within: {rule.within}"
+    if rule.when:
+        pairs = ", ".join(f"{keyword_of(tag)}: [{', '.join(sorted(values))}]"
+                          for tag, values in rule.when)
+        extra += f", when: {{{pairs}}}"
+    action = rule.action
+    if action == "replace":
+        action += (f", value: {rule.value!r}" if rule.template is None
+                   else f", template: {rule.template!r}")
+    return f"- {{{selector}{extra}, action: {action}}}"
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """Two profiles, neither extending the other, setting different actions for the same
+    elements under the same conditions; ``later`` wins by the order of the composition."""
+
+    key: tuple
+    earlier: Rule
+    later: Rule
+    winner: Rule
+    earlier_doc: int
+    later_doc: int
+
+
+def competing_rules(composition: Composition,
+                    alive: set[tuple] | None = None) -> list[Finding]:
+    """Shadowed rules within a file and disagreements between sibling profiles."""
+    findings: list[Finding] = []
+    shadows, disagreements = analyse(composition, alive)
+    documents = composition.documents
+    for rule, later in shadows:
+        same = effect(rule) == effect(later)
+        what = "repeats" if same else "is replaced by"
+        if not later.conditional and rule.conditional:
+            message = (f"the conditional rule for {rule.selector} never applies: the "
+                       f"unconditional rule for it at line {later.source.line} replaces it")
+            fix = (f"move this rule below line {later.source.line}, so that it is tried "
+                   "first and the unconditional rule is the fallback")
+        else:
+            message = (f"the rule for {rule.selector} never applies: it {what} the rule at "
+                       f"line {later.source.line} ({describe_action(later)}), which has the "
+                       "same selector and conditions")
+            fix = ("delete this rule" if same else
+                   "delete the rule that should not apply, or give the two rules different "
+                   "conditions (when/within)")
+        findings.append(Finding(rule.source.file, rule.source.line, rule.source.column,
+                                "shadowed", message, fix))
+    for d in disagreements:
+        earlier_doc, later_doc = documents[d.earlier_doc], documents[d.later_doc]
+        both_options = composition.is_builtin(d.earlier_doc) and composition.is_builtin(
+            d.later_doc)
+        who = "options" if both_options else "profiles"
+        selector = _selector(d.later, d.key)
+        message = (f"{who} {earlier_doc.name} and {later_doc.name} disagree on {selector}: "
+                   f"{describe_action(d.earlier)} ({d.earlier.source}) vs "
+                   f"{describe_action(d.later)} ({d.later.source}); {later_doc.name} wins "
+                   "only by coming later")
+        if d.winner is not d.later:
+            message += f" (and {describe_action(d.winner)} at {d.winner.source} applies)"
+        root = composition.entry_point(d.later_doc)
+        decide = _rule_text(d.later)
+        fix = ("decide it in this profile" + (f": add '{decide}' (or the action you want) to "
+                                             "its rules" if decide else ""))
+        if root != d.later_doc and not composition.is_builtin(root):
+            root_doc = documents[root]
+            line, column = root_doc.data.value_marks.get(
+                "extends", (root_doc.data.line, root_doc.data.column))
+            findings.append(Finding(root_doc.path, line, column, "disagree", message, fix))
+        else:
+            findings.append(Finding(d.later.source.file, d.later.source.line,
+                                    d.later.source.column, "disagree", message,
+                                    fix.replace("this profile", "a profile that extends both")))
+    return findings
+
+
+def analyse(composition: Composition, alive: set[tuple] | None = None
+            ) -> tuple[list[tuple[Rule, Rule]], list[Disagreement]]:
+    """(shadowed rule, the later rule of the same file that replaces it) pairs, and the
+    disagreements between sibling profiles that no profile extending both decides.
+
+    A later rule replaces an earlier one for the same selector when it has the same conditions
+    or none (see ``Rule.condition_key`` and ``Profile.by_tag``). With ``alive``, the sources of
+    the rules the loader kept, only rules the loader actually dropped are reported.
+    """
+    by_key: dict[tuple, list[tuple[int, Rule]]] = defaultdict(list)
+    for i, doc in enumerate(composition.documents):
+        for key, rule in doc.rules:
+            by_key[key].append((i, rule))
+    shadows: list[tuple[Rule, Rule]] = []
+    disagreements: list[Disagreement] = []
+    for key, rules in by_key.items():
+        for position, (doc_index, rule) in enumerate(rules):
+            later = _replacer(rules, position)
+            if later is None:
+                continue
+            if alive is not None and _where(rule) in alive:
+                continue
+            later_doc, later_rule = rules[later]
+            if later_doc == doc_index:
+                shadows.append((rule, later_rule))
+                continue
+            if composition.extends(later_doc, doc_index):
+                continue  # an override of what it extends: the point of extending
+            if effect(rule) == effect(later_rule):
+                continue
+            final = later
+            while (step := _replacer(rules, final)) is not None:
+                final = step
+            winner_doc, winner = rules[final]
+            if composition.extends(winner_doc, doc_index) and composition.extends(
+                    winner_doc, later_doc):
+                continue  # decided by a profile that extends both
+            disagreements.append(Disagreement(key, rule, later_rule, winner, doc_index,
+                                              later_doc))
+    return shadows, disagreements
+
+
+def _replacer(rules: list[tuple[int, Rule]], position: int) -> int | None:
+    """The position of the first later rule that replaces the rule at ``position``."""
+    rule = rules[position][1]
+    for later in range(position + 1, len(rules)):
+        candidate = rules[later][1]
+        if not candidate.conditional or candidate.condition_key == rule.condition_key:
+            return later
+    return None
+
+
+# --- values the loader does not check ---------------------------------------------------------
+
+def _raw_rules(document) -> dict[tuple[int, int], Located]:
+    """The rule mappings of a document as written, by (line, column)."""
+    raw = document.data.get("rules")
+    if not isinstance(raw, list):
+        return {}
+    return {(r.line, r.column): r for r in raw if isinstance(r, Located)}
+
+
+def _invalid(vr: str, value: str) -> str | None:
+    """Why a value is not valid for a VR, or None if it is."""
+    try:
+        validate_value(vr, value, 2)  # 2: raise
+    except (ValueError, TypeError) as exc:
+        return str(exc).split(". Please see")[0].rstrip(".")
+    return None
+
+
+def _condition_values(composition: Composition) -> list[Finding]:
+    """'when' values that the attribute's VR cannot hold never match any instance."""
+    findings = []
+    for doc in composition.documents:
+        raw_rules = _raw_rules(doc)
+        for _key, rule in doc.rules:
+            if not rule.when:
+                continue
+            raw = raw_rules.get((rule.source.line, rule.source.column))
+            when = raw.get("when") if raw is not None else None
+            for tag, values in rule.when:
+                info = standard.element_by_tag(tag)
+                if info is None:
+                    continue
+                vr = info.vr.split("/")[0]
+                keyword = info.keyword
+                where = (rule.source.line, rule.source.column)
+                if isinstance(when, Located) and keyword in when.value_marks:
+                    where = when.value_marks[keyword]
+                if vr in ("SQ", "OB", "OW", "OD", "OF", "OL", "OV", "UN"):
+                    findings.append(Finding(doc.path, *where, "condition",
+                                            f"'when' on {keyword} can never match: its VR is "
+                                            f"{vr}, which has no text value to compare",
+                                            "condition on a text or number attribute"))
+                    continue
+                for value in sorted(values):
+                    if value == "":
+                        continue  # an absent or empty attribute
+                    reason = _invalid(vr, value)
+                    if reason:
+                        fix = ("write the value as it appears in files"
+                               + (f", e.g. {value.upper()!r}" if vr == "CS" else ""))
+                        findings.append(Finding(
+                            doc.path, *where, "condition",
+                            f"'when' value {value!r} is not a valid {vr} value for {keyword}, "
+                            f"so the rule never applies ({reason})", fix))
+    return findings
+
+
+def _selector_vr(key: tuple) -> str | None:
+    if key[0] == "private":
+        return None
+    info = standard.element_by_tag(key[1] if key[0] == "tag" else key[2])
+    return info.vr.split("/")[0] if info else None
+
+
+def _lookup_tables(composition: Composition) -> list[Finding]:
+    """Replacements the attribute cannot hold, and replacements shared by several originals."""
+    findings = []
+    for doc in composition.documents:
+        raw_rules = _raw_rules(doc)
+        for key, rule in doc.rules:
+            if rule.lookup is None:
+                continue
+            raw = raw_rules.get((rule.source.line, rule.source.column))
+            where = raw.value_marks["file"] if raw is not None else (rule.source.line,
+                                                                     rule.source.column)
+            lines = _lookup_lines(rule, raw)
+            name = Path(rule.lookup.file).name
+            vr = _selector_vr(key)
+            if vr is not None:
+                for original, replacement in rule.lookup.table.items():
+                    reason = _invalid(vr, replacement)
+                    if reason:
+                        line = lines.get(original, "?")
+                        findings.append(Finding(
+                            doc.path, *where, "lookup",
+                            f"lookup file {name} line {line}: the replacement is not a valid "
+                            f"{vr} value for {rule.selector} ({reason})",
+                            f"shorten or correct the replacement on line {line} of {name}"))
+            originals_of: dict[str, list[str]] = defaultdict(list)
+            for original, replacement in rule.lookup.table.items():
+                if replacement:
+                    originals_of[replacement].append(original)
+            for originals in originals_of.values():
+                if len(originals) > 1:
+                    numbers = sorted(lines.get(o, 0) for o in originals)
+                    shown = ", ".join(str(n) for n in numbers)
+                    findings.append(Finding(
+                        doc.path, *where, "lookup",
+                        f"lookup file {name}: lines {shown} map different original values to "
+                        f"the same replacement, so their instances would look like one "
+                        f"subject's", "give each original value its own replacement"))
+    return findings
+
+
+def _lookup_lines(rule: Rule, raw: Located | None) -> dict[str, int]:
+    """Original value -> line number in the lookup file (for messages; values not shown)."""
+    assert rule.lookup is not None
+    try:
+        with open(rule.lookup.file, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except OSError:
+        return {}
+    if not rows:
+        return {}
+    header = rows[0]
+    column = raw.get("from_column", header[0]) if raw is not None else header[0]
+    index = header.index(column) if column in header else 0
+    return {row[index].strip(): number for number, row in enumerate(rows[1:], start=2)
+            if len(row) > index}

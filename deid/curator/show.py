@@ -1,0 +1,154 @@
+"""`deid profile list` and `deid profile show`: the built-in profiles, and a resolved profile as
+a table of rules with where each was written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+import yaml
+
+from deid import standard
+from deid.curator.composition import (
+    describe_action,
+    describe_conditions,
+    keyword_of,
+    rule_json,
+    tag_text,
+)
+from deid.profile.loader import builtin_names
+from deid.profile.model import Profile, Rule
+
+
+@dataclass(frozen=True)
+class BuiltinProfile:
+    """One built-in profile as `profile list` shows it."""
+
+    name: str
+    title: str
+    description: str
+    edition: str  # of the Standard, its own or that of what it extends
+    section: str
+    extends: tuple[str, ...]
+
+    def as_json(self) -> dict:
+        return {"name": self.name, "title": self.title, "description": self.description,
+                "edition": self.edition, "section": self.section or None,
+                "extends": list(self.extends)}
+
+
+def builtin_profiles() -> list[BuiltinProfile]:
+    """Every built-in profile's heading. Only the headings are read (with libyaml when there
+    is one, so the large generated profiles cost little); `profile lint` validates them."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    folder = resources.files("deid.builtin_profiles")
+    headings = {}
+    for name in builtin_names():
+        data = yaml.load(folder.joinpath(f"{name}.yaml").read_text(encoding="utf-8"),
+                         Loader=loader)  # noqa: S506 - a safe loader
+        headings[name] = data if isinstance(data, dict) else {}
+
+    def edition(name: str, seen: tuple[str, ...] = ()) -> set[str]:
+        data = headings.get(name, {})
+        if "edition" in data:
+            return {str(data["edition"])}
+        parents = data.get("extends", [])
+        parents = [parents] if isinstance(parents, str) else parents
+        return set().union(*(edition(p, (*seen, name)) for p in parents if p not in seen))
+
+    out = []
+    for name, data in headings.items():
+        extends = data.get("extends", [])
+        out.append(BuiltinProfile(
+            name=name, title=str(data.get("title", "")),
+            description=" ".join(str(data.get("description", "")).split()),
+            edition="/".join(sorted(edition(name))) or "-",
+            section=str(data.get("section", "")),
+            extends=tuple([extends] if isinstance(extends, str) else extends)))
+    return out
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    """One candidate rule of the resolved profile."""
+
+    tag: str  # '(0010,0010)', '(60xx,3000)', '(0019,xx23)' or '*'
+    element: str  # keyword, 'private CREATOR' or 'any unlisted PN'
+    rule: Rule
+    kind: str  # tag, pattern, private or unlisted
+    order: int  # 1 for the first candidate tried
+
+    def as_json(self) -> dict:
+        return {"tag": self.tag, "element": self.element, "kind": self.kind,
+                "order": self.order, **rule_json(self.rule)}
+
+    @property
+    def cells(self) -> list[str]:
+        conditions = describe_conditions(self.rule)
+        if self.order > 1 and not self.rule.conditional:
+            conditions = "otherwise"
+        source = self.rule.source
+        return [self.tag, self.element, describe_action(self.rule), conditions or "",
+                f"{source.file}:{source.line}"]
+
+
+def _pattern_text(mask: int, value: int) -> str:
+    digits = f"{value:08X}"
+    mask_digits = f"{mask:08X}"
+    text = "".join("x" if m == "0" else d for d, m in zip(digits, mask_digits, strict=True))
+    return f"({text[:4]},{text[4:]})"
+
+
+def rule_rows(profile: Profile) -> list[RuleRow]:
+    """Every candidate rule, public tags in tag order, then repeating groups, private
+    elements by creator, and the rules by VR for elements no rule names."""
+    rows: list[RuleRow] = []
+    for tag in sorted(profile.by_tag):
+        for order, rule in enumerate(profile.by_tag[tag], start=1):
+            rows.append(RuleRow(tag_text(tag), keyword_of(tag), rule, "tag", order))
+    for mask, value, rules in sorted(profile.by_pattern, key=lambda p: p[1]):
+        info = standard.element_by_tag(value)
+        for order, rule in enumerate(rules, start=1):
+            name = info.keyword if info and not rule.selector.startswith("(") else rule.selector
+            rows.append(RuleRow(_pattern_text(mask, value), name, rule, "pattern", order))
+    for (creator, group, offset) in sorted(profile.by_private):
+        for order, rule in enumerate(profile.by_private[(creator, group, offset)], start=1):
+            rows.append(RuleRow(f"({group:04X},xx{offset:02X})", f"private {creator}", rule,
+                                "private", order))
+    for vr in sorted(profile.unlisted):
+        rows.append(RuleRow("*", f"any unlisted {vr}", profile.unlisted[vr], "unlisted", 1))
+    return rows
+
+
+def matches(row: RuleRow, wanted: list[str]) -> bool:
+    """Whether a row is one of the elements asked for (keyword, tag or private creator)."""
+    for text in wanted:
+        text = text.strip()
+        if text.lower() in (row.element.lower(), row.tag.lower(), f"private {text}".lower()):
+            return True
+        if row.kind == "private" and row.element[len("private "):].lower() == text.lower():
+            return True
+        if row.kind == "unlisted" and row.element.endswith(f" {text.upper()}"):
+            return True
+        if text.startswith("(") or "," in text:
+            plain = text.strip("()").replace(",", "").lower()
+            if plain == row.tag.strip("()").replace(",", "").lower():
+                return True
+    return False
+
+
+def settings(profile: Profile) -> dict:
+    return {
+        "profiles": list(profile.names),
+        "editions": sorted(set(profile.editions)),
+        "private": profile.private,
+        "burned_in": profile.burned_in,
+        "temporal": profile.temporal,
+        "date_shift": {"min_days": profile.date_shift.min_days,
+                       "max_days": profile.date_shift.max_days},
+        "method_codes": [{"value": c.value, "scheme": c.scheme, "meaning": c.meaning}
+                         for c in profile.method_codes],
+    }
+
+
+__all__ = ["BuiltinProfile", "RuleRow", "builtin_profiles", "matches", "rule_rows", "settings"]
