@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -67,6 +68,202 @@ def _cmd_run(argv: list[str]) -> int:
     return run_pipeline(argv)
 
 
+# --- curator tools: read-only, no Beam ---------------------------------------------------------
+
+def _profile_error(exc) -> int:
+    print(f"deid: profile error\n{exc}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _cmd_profile_list(args: argparse.Namespace) -> int:
+    from deid.curator.output import dump_json, table
+    from deid.curator.show import builtin_profiles
+
+    profiles = builtin_profiles()
+    if args.json:
+        dump_json({"profiles": [p.as_json() for p in profiles]})
+        return EXIT_OK
+    table(["NAME", "EDITION", "SECTION", "DESCRIPTION"],
+          [[p.name, p.edition, p.section or "-", p.description] for p in profiles],
+          wrap_last=True)
+    return EXIT_OK
+
+
+def _cmd_profile_show(args: argparse.Namespace) -> int:
+    from deid.curator.output import dump_json, plural, table
+    from deid.curator.show import matches, rule_rows, settings
+    from deid.profile import ProfileError, load_profiles
+
+    try:
+        profile = load_profiles(args.profiles)
+    except ProfileError as exc:
+        return _profile_error(exc)
+    rows = rule_rows(profile)
+    if args.attribute:
+        rows = [r for r in rows if matches(r, args.attribute)]
+    if args.json:
+        dump_json({**settings(profile), "rules": [r.as_json() for r in rows]})
+        return EXIT_OK
+    head = settings(profile)
+    shift = head["date_shift"]
+    print(f"profile: {' + '.join(profile.names)} "
+          f"(PS3.15 {'/'.join(head['editions']) or 'custom'})")
+    print(f"private: {profile.private}   burned_in: {profile.burned_in}   "
+          f"temporal: {profile.temporal}   date_shift: {shift['min_days']}..{shift['max_days']} "
+          "days")
+    if profile.method_codes:
+        print("method codes: " + "; ".join(f"{c.value} {c.meaning}"
+                                           for c in profile.method_codes))
+    print()
+    table(["TAG", "ELEMENT", "ACTION", "CONDITIONS", "DECIDED BY"], [r.cells for r in rows])
+    elements = len({(r.tag, r.element) for r in rows})
+    print(f"\n{plural(len(rows), 'rule')} for {plural(elements, 'element')}; where an element "
+          "has several, they are tried top to bottom and the first whose conditions hold "
+          "applies")
+    return EXIT_OK
+
+
+def _cmd_profile_lint(args: argparse.Namespace) -> int:
+    from deid.curator.lint import lint
+    from deid.curator.output import dump_json, plural, table
+    from deid.profile import builtin_names
+
+    builtins = set(builtin_names())
+    missing = [f for f in args.files if f not in builtins and not Path(f).is_file()]
+    if missing:
+        for name in missing:
+            print(f"deid: no such profile file or built-in profile: {name}", file=sys.stderr)
+        return EXIT_USAGE
+    groups = [[f] for f in args.files] if args.separately else [list(args.files)]
+    findings = [finding for group in groups for finding in lint(group)]
+    if args.json:
+        dump_json({"profiles": list(args.files), "separately": args.separately,
+                   "ok": not findings, "problems": [f.as_json() for f in findings]})
+    elif findings:
+        rows = []
+        for finding in findings:
+            rows.append([finding.location, finding.kind, finding.message])
+            if finding.fix:
+                rows.append(["", "", f"fix: {finding.fix}"])
+        table(["LOCATION", "KIND", "PROBLEM"], rows)
+        print(f"\n{plural(len(findings), 'problem')} in {' + '.join(args.files)}")
+    else:
+        print(f"{' + '.join(args.files)}: no problems")
+    return 1 if findings else EXIT_OK
+
+
+def _explain_key(args: argparse.Namespace):
+    """--secret-file, else $DEID_SECRET, else a throwaway key: explain writes nothing."""
+    from deid.keys import resolve_key
+
+    return resolve_key(args.secret_file, throwaway=True)
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from deid.curator.explain import explain
+    from deid.curator.output import dump_json, table
+    from deid.keys import KeyUnavailable
+    from deid.profile import ProfileError, load_profiles
+
+    try:
+        profile = load_profiles(args.profile)
+        key = _explain_key(args)
+    except ProfileError as exc:
+        return _profile_error(exc)
+    except KeyUnavailable as exc:
+        print(f"deid: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        data = Path(args.input).read_bytes()
+    except OSError as exc:
+        print(f"deid: cannot read {args.input}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    result = explain(data, profile, key, show_values=args.show_values)
+    throwaway = key.origin == "a throwaway random key"
+    key_note = (f"key: {key.origin}" + (" (no --secret-file and no $DEID_SECRET; explain writes "
+                                        "nothing, but replaced UIDs, hashes and shifted dates "
+                                        "differ from a run with your key)" if throwaway else ""))
+    rows = result.rows
+    if args.changes_only:
+        rows = [r for r in rows if r.result != "kept"]
+    if args.json:
+        dump_json({
+            "file": args.input, "profiles": list(profile.names), "key": key.origin,
+            "throwaway_key": throwaway, "values_shown": args.show_values,
+            "written": result.written,
+            "rejection": ({"reason": result.rejection.reason,
+                           "message": result.rejection.message} if result.rejection else None),
+            "counts": result.counts(), "elements": [r.as_json() for r in rows]})
+        return EXIT_OK if result.written else EXIT_REJECTED
+    print(f"explain {args.input} with {' + '.join(profile.names)}")
+    print(key_note)
+    if not args.show_values:
+        print("values: masked (lengths only); --show-values shows them")
+    if result.rejection is not None:
+        print(f"result: REJECTED, {result.rejection.reason}: {result.rejection.message}")
+        print("        nothing would be written for this instance")
+    else:
+        counts = ", ".join(f"{n} {what}" for what, n in result.counts().items())
+        print(f"result: written ({counts})")
+    if not result.aligned:
+        print("note: elements could not be matched to their items; paths have no item index")
+    if rows:
+        print()
+        table(["TAG", "ELEMENT", "VR", "ACTION", "RESULT", "DECIDED BY", "VALUE"],
+              [[tag_text(r.tag), r.path if ">" in r.path else r.name, r.vr, r.action,
+                r.result, r.decided_by, _value_cell(r)] for r in rows])
+    return EXIT_OK if result.written else EXIT_REJECTED
+
+
+def _value_cell(row) -> str:
+    if row.result in ("kept", "not written") or row.after is None:
+        return row.before or ""
+    if row.before is None:
+        return row.after
+    return f"{row.before} -> {row.after}"
+
+
+def tag_text(tag: int) -> str:
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from deid.curator.diff import diff_datasets, summary
+    from deid.curator.output import dump_json, table
+    from deid.engine import read_dataset
+    from deid.engine.core import Rejected
+
+    datasets = []
+    for name in (args.original, args.deidentified):
+        try:
+            datasets.append(read_dataset(Path(name).read_bytes()))
+        except OSError as exc:
+            print(f"deid: cannot read {name}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+        except Rejected as exc:
+            print(f"deid: {name}: {exc.reason}: {exc.message}", file=sys.stderr)
+            return EXIT_USAGE
+    changes = diff_datasets(*datasets, show_values=args.show_values, include_same=args.all,
+                            include_meta=not args.no_meta)
+    counts = summary(changes)
+    differ = any(counts[k] for k in ("removed", "changed", "added"))
+    if args.json:
+        dump_json({"original": args.original, "deidentified": args.deidentified,
+                   "values_shown": args.show_values, "counts": counts,
+                   "changes": [c.as_json() for c in changes]})
+        return 1 if differ else EXIT_OK
+    print(f"diff {args.original} {args.deidentified}")
+    if not args.show_values:
+        print("values: masked (lengths only); --show-values shows them")
+    shown = ", ".join(f"{n} {what}" for what, n in counts.items() if n or what != "same")
+    print(f"{shown}\n")
+    if changes:
+        table(["CHANGE", "TAG", "ELEMENT", "VR", "BEFORE", "AFTER"],
+              [[c.change, tag_text(c.tag), c.path if ">" in c.path else c.name, c.vr,
+                c.before or "", c.after or ""] for c in changes])
+    return 1 if differ else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deid", description="De-identify DICOM instances with PS3.15 Annex E profiles.")
@@ -84,6 +281,76 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("run", help="run the Beam pipeline over folders or buckets "
                                     "(see `deid run --help`)", add_help=False)
+
+    profile_cmd = commands.add_parser("profile", help="list, show and lint profiles",
+                                      description="Curator tools for profiles.")
+    profile_sub = profile_cmd.add_subparsers(dest="profile_command", required=True,
+                                             metavar="SUBCOMMAND")
+    list_cmd = profile_sub.add_parser("list", help="the built-in profiles",
+                                      description="The built-in profiles, with the edition of "
+                                                  "the Standard they come from.")
+    list_cmd.add_argument("--json", action="store_true", help="JSON for scripts")
+    list_cmd.set_defaults(handler=_cmd_profile_list)
+
+    show_cmd = profile_sub.add_parser(
+        "show", help="the resolved rule table of a composition",
+        description="The rules that apply after composing the profiles (later wins): tag, "
+                    "element, action, conditions and the file and line that decided it.")
+    show_cmd.add_argument("profiles", nargs="+", metavar="NAME|FILE",
+                          help="built-in profiles or YAML files, composed in order")
+    show_cmd.add_argument("--attribute", "-a", action="append", metavar="KEYWORD|TAG|CREATOR",
+                          help="show only these elements (repeat for more)")
+    show_cmd.add_argument("--json", action="store_true", help="JSON for scripts")
+    show_cmd.set_defaults(handler=_cmd_profile_show)
+
+    lint_cmd = profile_sub.add_parser(
+        "lint", help="check profiles for mistakes",
+        description="Every problem with file:line:column and a fix: schema errors, unknown "
+                    "keywords, actions the VR does not allow, shadowed rules, options that "
+                    "disagree, 'when' values that never match, bad lookup files. The files are "
+                    "checked as they would be composed (--profile A --profile B), unless "
+                    "--separately. Exit codes: 0 no problems, 1 problems, 2 usage.")
+    lint_cmd.add_argument("files", nargs="+", metavar="FILE|NAME",
+                          help="profile files (or built-in names)")
+    lint_cmd.add_argument("--separately", action="store_true",
+                          help="check each file on its own rather than their composition")
+    lint_cmd.add_argument("--json", action="store_true", help="JSON for scripts")
+    lint_cmd.set_defaults(handler=_cmd_profile_lint)
+
+    explain_cmd = commands.add_parser(
+        "explain", help="what a profile does to every element of one instance",
+        description="De-identify one instance in memory and show, for every element at every "
+                    "depth, the action, the rule (file:line) that decided it and the result. "
+                    "Writes nothing. Values are masked unless --show-values. Key: --secret-file, "
+                    "else $DEID_SECRET, else a throwaway key. Exit codes: 0 would be written, "
+                    "1 rejected, 2 usage or profile error.")
+    explain_cmd.add_argument("input", help="the DICOM file")
+    _add_profile_option(explain_cmd)
+    explain_cmd.add_argument("--secret-file", metavar="FILE",
+                             help="file holding the secret key (default: $DEID_SECRET, else a "
+                                  "throwaway key)")
+    explain_cmd.add_argument("--show-values", action="store_true",
+                             help="show original and new values (do not paste them anywhere "
+                                  "public)")
+    explain_cmd.add_argument("--changes-only", action="store_true",
+                             help="leave out elements kept as they were")
+    explain_cmd.add_argument("--json", action="store_true", help="JSON for scripts")
+    explain_cmd.set_defaults(handler=_cmd_explain)
+
+    diff_cmd = commands.add_parser(
+        "diff", help="what changed between two instances",
+        description="Element by element, at every depth: removed, changed and added elements. "
+                    "Values are masked unless --show-values. Exit codes: 0 no differences, "
+                    "1 differences, 2 usage.")
+    diff_cmd.add_argument("original", help="the original DICOM file")
+    diff_cmd.add_argument("deidentified", help="the de-identified DICOM file")
+    diff_cmd.add_argument("--show-values", action="store_true",
+                          help="show the values (do not paste them anywhere public)")
+    diff_cmd.add_argument("--all", action="store_true", help="list unchanged elements too")
+    diff_cmd.add_argument("--no-meta", action="store_true",
+                          help="leave out the File Meta Information (group 0002)")
+    diff_cmd.add_argument("--json", action="store_true", help="JSON for scripts")
+    diff_cmd.set_defaults(handler=_cmd_diff)
     return parser
 
 
@@ -93,7 +360,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_run(argv[1:])  # Beam parses its own options
     parser = build_parser()
     args = parser.parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except BrokenPipeError:  # e.g. `deid explain ... | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":
