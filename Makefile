@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/deid run --sample --output out/demo --throwaway-key --allow_quarantine
+	rm -rf out/demo out/demo-quarantine  # a throwaway key's outputs never match another run's
+	$(BIN)/deid run --sample --profile basic --output out/demo --throwaway_key --allow_quarantine
 
 test: $(STAMP)
 	$(BIN)/ruff check .

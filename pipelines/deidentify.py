@@ -186,6 +186,9 @@ def plan(argv: Sequence[str]) -> Plan:
         raise UsageError("Dataflow workers cannot see $DEID_SECRET: put the key in a bucket "
                          "object only the workers' service account can read and pass "
                          "--secret_file gs://...")
+    if key_source.kind == "env" and not local and not dataflow:
+        _LOG.warning("the key comes from $%s: the %s workers need it set where they run "
+                     "(or pass --secret_file)", key_source.location, runner_name(options))
     key_source.resolve()  # fails here, not on the workers; the key itself is dropped
 
     return Plan(options=options, patterns=patterns, output=output, quarantine=quarantine,
