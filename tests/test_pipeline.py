@@ -30,6 +30,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from deid.beam import DeidentifyInstances, KeySource, ReadInstances, WriteInstances
 from deid.beam.paths import STAGING
 from deid.beam.records import DUPLICATE, INTERNAL_ERROR, Quarantined
+from deid.beam.write import CommitFn
 from deid.engine import Output, deidentify_bytes
 from deid.keys import SecretKey
 from deid.profile import load_profiles
@@ -185,6 +186,25 @@ def test_write_instances_keeps_one_of_several_inputs_with_the_same_instance(tmp_
     files = dicom_outputs(output)
     assert list(files.values()) == [first.data]
     assert not (output / STAGING).exists()
+
+
+def _refuse(staged):
+    raise OSError("disk full")
+
+
+def test_a_failed_rename_is_quarantined_and_leaves_no_output(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEID_SECRET", SECRET)
+    monkeypatch.setattr(CommitFn, "_commit", staticmethod(_refuse))
+    inputs = [sample("CT_small.dcm"), sample("rtplan.dcm")]
+    report = run(["--input", inputs[0], "--input", inputs[1], "--output",
+                  str(tmp_path / "out"), "--profile", "basic"])
+    assert report.consistent and report.read == 2 and report.written == 0
+    assert report.by_reason == {"output_error": 2}
+    records = read_jsonl(tmp_path / "out-quarantine" / "quarantine.jsonl")
+    assert {r["message"] for r in records} == {"cannot move the output into place (OSError)"}
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == \
+        ["manifest.jsonl", "manifest.parquet"]  # nothing half-written, no staging left
+    assert pq.read_table(tmp_path / "out" / "manifest.parquet").num_rows == 0
 
 
 def _unpacked(payload: bytes) -> bytes:

@@ -100,7 +100,9 @@ def test_s3_to_s3_in_worker_processes(moto_s3, tmp_path, monkeypatch):
         "--secret_file", f"s3://{bucket}/keys/secret", "--profile", "basic",
         "--s3_endpoint_url", moto_s3["endpoint"], "--s3_access_key_id", moto_s3["access_key"],
         "--s3_secret_access_key", moto_s3["secret_key"], "--s3_region_name", moto_s3["region"],
-        "--direct_running_mode", "multi_processing", "--direct_num_workers", "2"]))
+        # Beam's own FnApiRunner would not pass the S3 settings to its worker processes
+        "--runner", "FnApiRunner", "--direct_running_mode", "multi_processing",
+        "--direct_num_workers", "2"]))
 
     objects = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
