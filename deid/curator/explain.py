@@ -23,6 +23,7 @@ from deid.curator.elements import (
     find,
     is_empty,
     is_private_creator,
+    path_text,
     values_of,
     walk,
 )
@@ -111,10 +112,17 @@ def explain(data: bytes, profile: Profile, key: SecretKey, *,
                             if d is not None]
     else:
         originals = _condition_values(original, profile)
-        explanation.rows = [
-            _row(node, _sequence_decision(node, decision, profile, originals)
-                 if descended else decision, output, profile, show_values)
-            for node, decision, descended in pairs]
+        results: dict[str, str] = {}
+        for node, decision, descended, enclosing in pairs:
+            if enclosing is not None:
+                row = _enclosed_row(node, enclosing, results.get(enclosing, "removed"), output,
+                                    show_values)
+            else:
+                if descended:
+                    decision = _sequence_decision(node, decision, profile, originals)
+                row = _row(node, decision, output, profile, show_values)
+            results[row.path] = row.result
+            explanation.rows.append(row)
     if output is not None:
         for change in diff_datasets(original, output, show_values=show_values,
                                     include_meta=False):
@@ -127,19 +135,26 @@ def explain(data: bytes, profile: Profile, key: SecretKey, *,
 
 
 def _pair(original: Dataset, trace: list[Decision | None]
-          ) -> list[tuple[Node, Decision | None, bool]] | None:
-    """Each element of the original with its decision and whether the engine went into its
-    items, or None if they do not line up.
+          ) -> list[tuple[Node, Decision | None, bool, str | None]] | None:
+    """Each element of the original with its decision, whether the engine went into its items,
+    and, for an element inside a sequence the engine removed or emptied whole (so it has no
+    decision of its own), the path of that sequence. None if they do not line up.
 
     A rejection stops the engine part-way: the trace then ends early, and the elements it was
     inside when it stopped have no decision (None)."""
-    pairs: list[tuple[Node, Decision | None, bool]] = []
+    pairs: list[tuple[Node, Decision | None, bool, str | None]] = []
     position = 0
     descend: dict[tuple, bool] = {}
+    enclosing: dict[tuple, str] = {}  # sequence not gone into -> the outermost such sequence
     for node in walk(original):
         parent = node.position[:-1]
-        if parent and not descend.get(parent[:-1] + ((parent[-1][0], None),), False):
-            continue  # the engine did not go into this sequence
+        if parent:
+            sequence = parent[:-1] + ((parent[-1][0], None),)
+            if not descend.get(sequence, False):
+                outer = enclosing.get(sequence, path_text(sequence))
+                enclosing[node.position] = outer
+                pairs.append((node, None, False, outer))
+                continue
         if position >= len(trace):
             break  # a rejection stopped the engine here
         decision = trace[position]
@@ -150,10 +165,25 @@ def _pair(original: Dataset, trace: list[Decision | None]
         descend[node.position] = node.element.VR == "SQ" and (
             decision is None or (following is not None and following.path.startswith(
                 decision.path + ">")))
-        pairs.append((node, decision, descend[node.position] and decision is not None))
+        pairs.append((node, decision, descend[node.position] and decision is not None, None))
     if position != len(trace):
         return None
     return pairs
+
+
+def _enclosed_row(node: Node, sequence: str, sequence_result: str, output: Dataset | None,
+                  show_values: bool) -> Row:
+    """An element inside a sequence that the engine removed or emptied as a whole."""
+    after = find(output, node.position) if output is not None else None
+    if output is None:
+        result = "not written"
+    elif after is None:
+        result = "removed"
+    else:  # not expected: the engine did not visit it, yet it is in the output
+        result = "kept" if comparable(after) == comparable(node.element) else "changed"
+    return Row(node.path, node.tag, node.name, node.element.VR, "-", None,
+               f"inside {sequence}, {sequence_result} as a whole", result,
+               display(node.element, show_values), display(after, show_values))
 
 
 def _condition_values(dataset: Dataset, profile: Profile) -> dict[int, list[str]]:
