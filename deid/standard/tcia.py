@@ -12,7 +12,9 @@ element offset, and the sequences it is nested in): ``k`` keep -> K, ``d`` delet
 hash -> hash (U when the element is a UID), ``o`` offset a date -> shift. Where that cannot be
 applied as written, the element is removed (X, fail closed) and the header of the profile counts
 why: the VR cannot hold the action's result, the disposition is blank, ``na`` or ``oi`` (offset
-an integer, which no action does), or two rows for the same element disagree.
+an integer, which no action does), or two rows for the same element disagree (often a typed row
+'k' and a UN row 'd'; for an element PS3.15 Table E.3.10-1 lists as safe, the Standard then
+decides, K).
 
 Usage::
 
@@ -229,9 +231,21 @@ def _scope(entry: dict, deleted_parents: set[tuple[str, str, str]]
     return True, within, note
 
 
-def private_rules(data: dict) -> tuple[list[PrivateRule], Counter[str], int]:
+def safe_private() -> set[tuple[str, str, str]]:
+    """(creator, group, offset) of PS3.15 Table E.3.10-1, the Safe Private Attributes."""
+    data = json.loads((DATA_FILE.parent / "safe_private.json").read_text(encoding="utf-8"))
+    return {(a["creator"], a["group"], a["offset"]) for a in data["attributes"]}
+
+
+def private_rules(data: dict, safe: set[tuple[str, str, str]] | None = None
+                  ) -> tuple[list[PrivateRule], Counter[str], int]:
     """The rules for the knowledge base's private elements, the count of fail-closed choices by
-    reason, and the number of entries that cannot matter (inside removed private sequences)."""
+    reason, and the number of entries that cannot matter (inside removed private sequences).
+
+    Where the knowledge base's rows for an element disagree and PS3.15 lists the element as
+    safe (``safe``), the Standard decides: K. A knowledge base that only deletes it still wins.
+    """
+    safe = safe or set()
     entries = entries_of(data)
     top: dict[tuple, set[str]] = defaultdict(set)
     for entry in entries:
@@ -263,7 +277,9 @@ def private_rules(data: dict) -> tuple[list[PrivateRule], Counter[str], int]:
             reason = "; ".join(reasons) or None
         else:
             transforms = sorted(actions - {"K", "X"})
-            if "X" not in actions and len(transforms) == 1:
+            if within is None and (creator, group, offset) in safe:
+                action, reason = "K", "rows disagree; PS3.15 Table E.3.10-1 lists it as safe"
+            elif "X" not in actions and len(transforms) == 1:
                 action, reason = transforms[0], "rows disagree: the more protective action"
             else:
                 action, reason = "X", "rows disagree"
@@ -354,13 +370,19 @@ def _comment(text: str) -> str:
 def render(data_file: Path = DATA_FILE, out: Path | None = PROFILE_FILE) -> str:
     """The text of profiles/tcia.yaml; written to ``out`` unless it is None."""
     data = json.loads(data_file.read_text(encoding="utf-8"))
-    rules, fail_closed, moot = private_rules(data)
+    safe = safe_private()
+    rules, fail_closed, moot = private_rules(data, safe)
     options = decided_options()
     actions = Counter(r.action for r in rules)
+    safe_kept = sum(1 for r in rules if r.reason and "E.3.10-1" in r.reason)
+    safe_removed = sum(1 for r in rules if r.within is None and r.action == "X"
+                       and (r.creator, r.group, r.offset) in safe)
     summary = (f"{len(rules)} private rules from {len(data['entries'])} entries: "
                + ", ".join(f"{actions[a]} {a}" for a in sorted(actions, key=SEVERITY.get))
                + f"; {sum(1 for r in rules if r.within)} of them 'within' a sequence; "
-               f"{moot} entries skipped as nested in a private sequence that is removed whole.")
+               f"{moot} entries skipped as nested in a private sequence that is removed whole. "
+               f"Of PS3.15's safe private attributes, {safe_removed} are removed because the "
+               f"knowledge base deletes them, and {safe_kept} kept where its rows disagree.")
     skipped = dict(data["skipped"])
     header = HEADER.format(
         rows=data["rows"], summary=_wrap(summary),
