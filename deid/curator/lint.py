@@ -14,12 +14,16 @@ almost certainly a mistake:
   reported; nor is a disagreement that a profile extending both decides explicitly;
 - condition: a 'when' value that is not valid for the attribute's VR, so it can never match;
 - lookup: a replacement not valid for the attribute's VR, or two original values mapped to one
-  replacement (which would merge two subjects).
+  replacement (which would merge two subjects);
+- template: a replace template whose {Keyword} field names an attribute that a template also
+  writes. Templates are rendered one after another, so the field may still hold the original,
+  identifying value when it is read.
 """
 
 from __future__ import annotations
 
 import csv
+import string
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -46,7 +50,7 @@ class Finding:
     file: str
     line: int
     column: int
-    kind: str  # error, shadowed, disagree, condition, lookup
+    kind: str  # error, shadowed, disagree, condition, lookup, template
     message: str
     fix: str = ""
 
@@ -75,6 +79,7 @@ def lint(specs: Sequence[str]) -> list[Finding]:
         return [_from_problem(p) for p in exc.problems]
     findings: list[Finding] = []
     alive: set[tuple] | None = None
+    profile = None
     try:
         profile = load_profiles(specs)
         alive = {_where(r) for r in profile.all_rules()}
@@ -82,6 +87,8 @@ def lint(specs: Sequence[str]) -> list[Finding]:
         findings.extend(_from_problem(p) for p in exc.problems)
     composition = Composition.of(documents)
     findings.extend(competing_rules(composition, alive))
+    if profile is not None:
+        findings.extend(_template_reads(composition, profile))
     findings.extend(_condition_values(composition))
     findings.extend(_lookup_tables(composition))
     order = {doc.path: i for i, doc in enumerate(documents)}
@@ -296,6 +303,34 @@ def _condition_values(composition: Composition) -> list[Finding]:
                             doc.path, *where, "condition",
                             f"'when' value {value!r} is not a valid {vr} value for {keyword}, "
                             f"so the rule never applies ({reason})", fix))
+    return findings
+
+
+def _template_reads(composition: Composition, profile) -> list[Finding]:
+    """Templates reading a field that a template writes may read its original value."""
+    findings = []
+    alive = {_where(r) for r in profile.all_rules()}
+    for doc in composition.documents:
+        raw_rules = _raw_rules(doc)
+        for _key, rule in doc.rules:
+            if rule.template is None or _where(rule) not in alive:
+                continue
+            for _, name, _, _ in string.Formatter().parse(rule.template):
+                info = standard.element_by_keyword(name) if name and name != "hash" else None
+                if info is None:
+                    continue
+                writers = [r for r in profile.rules_for_tag(info.tag) if r.template is not None]
+                if not writers:
+                    continue
+                raw = raw_rules.get((rule.source.line, rule.source.column))
+                where = (raw.value_marks["template"] if raw is not None
+                         else (rule.source.line, rule.source.column))
+                findings.append(Finding(
+                    doc.path, *where, "template",
+                    f"the template of {rule.selector} reads {{{name}}}, which a template also "
+                    f"writes ({writers[0].source}): templates are rendered one after another, "
+                    f"so it may read {name}'s original value",
+                    f"give {name} a lookup or a fixed value, or use {{hash}} here"))
     return findings
 
 
