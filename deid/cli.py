@@ -210,7 +210,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     if rows:
         print()
         table(["TAG", "ELEMENT", "VR", "ACTION", "RESULT", "DECIDED BY", "VALUE"],
-              [[tag_text(r.tag), r.path if ">" in r.path else r.name, r.vr, r.action,
+              [[tag_text(r.tag), r.shown_name, r.vr, r.action,
                 r.result, r.decided_by, _value_cell(r)] for r in rows])
     return EXIT_OK if result.written else EXIT_REJECTED
 
@@ -229,6 +229,7 @@ def tag_text(tag: int) -> str:
 
 def _cmd_diff(args: argparse.Namespace) -> int:
     from deid.curator.diff import diff_datasets, summary
+    from deid.curator.explain import shown_name
     from deid.curator.output import dump_json, table
     from deid.engine import read_dataset
     from deid.engine.core import Rejected
@@ -259,7 +260,7 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     print(f"{shown}\n")
     if changes:
         table(["CHANGE", "TAG", "ELEMENT", "VR", "BEFORE", "AFTER"],
-              [[c.change, tag_text(c.tag), c.path if ">" in c.path else c.name, c.vr,
+              [[c.change, tag_text(c.tag), shown_name(c.path, c.name), c.vr,
                 c.before or "", c.after or ""] for c in changes])
     return 1 if differ else EXIT_OK
 

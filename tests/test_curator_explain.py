@@ -237,3 +237,36 @@ def test_usage_errors_exit_2(capsys, tmp_path):
     assert "cannot read" in capsys.readouterr().err
     assert main(["explain", CT, "-p", str(tmp_path / "missing.yaml")]) == 2
     capsys.readouterr()
+
+
+def test_a_private_sequence_opened_under_e3_10(capsys, tmp_path):
+    ds = _dataset()
+    inner = Dataset()
+    inner.PatientName = "Doe^John"
+    inner.private_block(0x0019, "GEMS_ACQU_01", create=True).add_new(0x23, "DS", "5.0")
+    inner.private_block(0x0029, "ACME 1.0", create=True).add_new(0x01, "LO", "secret")
+    block = ds.private_block(0x0029, "SIEMENS CSA HEADER", create=True)
+    block.add_new(0x50, "SQ", Sequence([inner]))
+    report = _explain_json(capsys, _write(ds, tmp_path / "ct.dcm"), "-p", "retain-safe-private")
+    rows = _by_path(report)
+    sequence = rows["(0029,1050)"]
+    assert (sequence["action"], sequence["result"]) == ("K", "kept")
+    assert "PS3.15 E.3.10" in sequence["note"]
+    safe = rows["(0029,1050)[0]>(0019,1023)"]
+    assert safe["name"] == "GEMS_ACQU_01 (0019,xx23)"
+    assert (safe["action"], safe["result"]) == ("K", "kept")
+    assert rows["(0029,1050)[0]>(0029,1001)"]["result"] == "removed"
+    assert rows["(0029,1050)[0]>PatientName"]["result"] == "emptied"
+    assert main(["explain", str(tmp_path / "ct.dcm"), "-p", "retain-safe-private"]) == 0
+    assert "(0029,1050)[0]>GEMS_ACQU_01 (0019,xx23)" in capsys.readouterr().out
+
+
+def test_without_pairing_the_trace_is_shown_as_recorded(capsys, monkeypatch):
+    import deid.curator.explain as explain_module
+
+    monkeypatch.setattr(explain_module, "_pair", lambda original, trace: None)
+    assert main(["explain", CT, "-p", "basic"]) == 0
+    out = capsys.readouterr().out
+    assert "note: elements could not be matched to their items" in out
+    name = next(line for line in out.splitlines() if " PatientName " in line)
+    assert "<21 chars> -> <empty>" in name and "CompressedSamples" not in out

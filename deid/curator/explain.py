@@ -35,6 +35,13 @@ from deid.profile.model import COMPOUND, Profile, Rule
 RESULTS = ("kept", "changed", "emptied", "removed", "added", "not written")
 
 
+def shown_name(path: str, name: str) -> str:
+    """'Seq[0]>(0029,1023)' with name 'ACME (0029,xx23)' -> 'Seq[0]>ACME (0029,xx23)'."""
+    if ">" not in path:
+        return name
+    return f"{path.rsplit('>', 1)[0]}>{name}"
+
+
 @dataclass
 class Row:
     """One element: what was decided, by which rule, with what result."""
@@ -49,6 +56,11 @@ class Row:
     result: str  # one of RESULTS
     before: str | None
     after: str | None
+
+    @property
+    def shown_name(self) -> str:
+        """The path, its last step named as a private element is (with its creator)."""
+        return shown_name(self.path, self.name)
 
     @property
     def decided_by(self) -> str:
@@ -281,6 +293,9 @@ def _note(decision: Decision, tag: int, profile: Profile, result: str,
         if group % 2:
             if creator is None:
                 return "private, without a private creator: nothing can say it is safe"
+            if decision.vr == "SQ" and result != "removed" and profile.private == "remove":
+                return "private sequence, no rule for it: opened, its elements decided one by " \
+                       "one (PS3.15 E.3.10)"
             return f"private, no rule for it (private: {profile.private})"
         if element == 0 or group in (0x0000, 0x0002, 0x0004):
             return "group length, command or directory element (PS3.15 E.1.1)"
