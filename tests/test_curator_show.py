@@ -4,6 +4,7 @@ say which file and line decided each element."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -100,10 +101,17 @@ def test_show_profile_errors_exit_2(tmp_path, capsys):
 
 
 def test_curator_commands_do_not_import_beam():
+    from pydicom.data import get_testdata_file
+
+    ct = get_testdata_file("CT_small.dcm")
     code = ("import sys\nfrom deid.cli import main\n"
             "assert main(['profile', 'list']) == 0\n"
             "assert main(['profile', 'show', 'basic', '-a', 'PatientName']) == 0\n"
             "assert main(['profile', 'lint', 'retain-uids']) == 0\n"
+            f"assert main(['explain', {ct!r}, '-p', 'basic']) == 0\n"
+            f"assert main(['diff', {ct!r}, {ct!r}]) == 0\n"
             "heavy = [m for m in sys.modules if m.split('.')[0] in ('apache_beam', 'pipelines')]\n"
             "assert not heavy, heavy\n")
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=ROOT)
+    env = {k: v for k, v in os.environ.items() if k != "DEID_SECRET"}
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=ROOT,
+                   env=env)

@@ -293,7 +293,20 @@ def private_rules(data: dict, safe: set[tuple[str, str, str]] | None = None
         rules.append(PrivateRule(creator, group, offset, within, action, vrs, comment, reason))
     rules.sort(key=lambda r: (r.creator, r.group, r.offset, r.within is not None,
                               SEVERITY[r.action], r.within or ""))
+    _check_vrs(rules)
     return rules, fail_closed, moot
+
+
+def _check_vrs(rules: list[PrivateRule]) -> None:
+    """Every action is one the loader allows for at least one VR the knowledge base gives (the
+    loader cannot check private rules itself: it does not know their VR)."""
+    from deid.profile.loader import ACTION_VRS
+
+    for rule in rules:
+        allowed = ACTION_VRS.get(rule.action)
+        if allowed is not None and not set(rule.vrs) & allowed:
+            raise SystemExit(f"{rule.creator} ({rule.group},xx{rule.offset}): {rule.action} "
+                             f"cannot apply to {'/'.join(rule.vrs) or 'an unknown VR'}")
 
 
 def _reason_kind(reason: str) -> str:
@@ -441,7 +454,11 @@ def main(argv: list[str] | None = None) -> None:
         extract(args.source)
         print(f"wrote {DATA_FILE.relative_to(PROJECT_ROOT)}")
     render()
-    print(f"wrote {PROFILE_FILE.relative_to(PROJECT_ROOT)}")
+    from deid.profile.loader import load_documents
+
+    (document,) = [d for d in load_documents([str(PROFILE_FILE)]) if d.name == "tcia"]
+    print(f"wrote {PROFILE_FILE.relative_to(PROJECT_ROOT)}: {len(document.rules)} rules, "
+          "all accepted by the loader")
 
 
 if __name__ == "__main__":
