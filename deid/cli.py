@@ -153,10 +153,12 @@ def _cmd_profile_lint(args: argparse.Namespace) -> int:
 
 
 def _explain_key(args: argparse.Namespace):
-    """--secret-file, else $DEID_SECRET, else a throwaway key: explain writes nothing."""
-    from deid.keys import resolve_key
+    """(key, whether it is a throwaway): --secret-file, else $DEID_SECRET, else a throwaway
+    key, since explain writes nothing."""
+    from deid.keys import ENV_VAR, resolve_key
 
-    return resolve_key(args.secret_file, throwaway=True)
+    throwaway = not args.secret_file and not os.environ.get(ENV_VAR)
+    return resolve_key(args.secret_file, throwaway=True), throwaway
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
@@ -167,7 +169,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
     try:
         profile = load_profiles(args.profile)
-        key = _explain_key(args)
+        key, throwaway = _explain_key(args)
     except ProfileError as exc:
         return _profile_error(exc)
     except KeyUnavailable as exc:
@@ -179,7 +181,6 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         print(f"deid: cannot read {args.input}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
     result = explain(data, profile, key, show_values=args.show_values)
-    throwaway = key.origin == "a throwaway random key"
     key_note = (f"key: {key.origin}" + (" (no --secret-file and no $DEID_SECRET; explain writes "
                                         "nothing, but replaced UIDs, hashes and shifted dates "
                                         "differ from a run with your key)" if throwaway else ""))
