@@ -382,3 +382,15 @@ def test_key_comes_from_env_or_file_and_never_shows(monkeypatch, tmp_path):
     assert resolve_key(str(path)).origin.startswith("file")
     with pytest.raises(KeyUnavailable):
         SecretKey(b"short", "test")
+
+
+def test_a_template_reading_another_template_gets_its_rendered_value(tmp_path):
+    """Templates render in dependency order: an original value is never copied."""
+    (tmp_path / "p.yaml").write_text(
+        "name: t\nextends: [basic]\nrules:\n"
+        "  - {attribute: PatientName, action: replace, template: '{PatientID}'}\n"
+        "  - {attribute: PatientID, action: replace, template: 'SUBJ-{hash}'}\n")
+    out = deidentify_dataset(base_dataset(), load_profiles([str(tmp_path / "p.yaml")]),
+                             KEY).dataset
+    assert out.PatientID.startswith("SUBJ-") and "PID-0001" not in str(out.PatientName)
+    assert str(out.PatientName) == out.PatientID

@@ -440,15 +440,29 @@ class _Run:
                                                rule.profile), path)
 
     def render_templates(self) -> None:
-        """Templates last, so that their {Keyword} fields read de-identified values."""
-        for dataset, tag, template, digest in self.templates:
-            fields = {"hash": digest}
-            for name in _template_fields(template):
-                if name != "hash":
-                    info = standard.element_by_keyword(name)
-                    element = self.top.get(info.tag) if info else None
-                    fields[name] = "\\".join(_values(element.value)) if element else ""
-            dataset[tag].value = template.format(**fields)
+        """Templates last, so that their {Keyword} fields read de-identified values; a
+        template that reads another template's target waits for it to be rendered, so no
+        original value is ever copied."""
+        pending = list(self.templates)
+        unrendered = {tag for dataset, tag, _, _ in pending if dataset is self.top}
+        while pending:
+            ready = [entry for entry in pending if not any(
+                (info := standard.element_by_keyword(name)) and info.tag in unrendered
+                for name in _template_fields(entry[2]) if name != "hash")]
+            if not ready:
+                raise Rejected("profile_error", "replace templates read each other in a cycle")
+            for entry in ready:
+                dataset, tag, template, digest = entry
+                fields = {"hash": digest}
+                for name in _template_fields(template):
+                    if name != "hash":
+                        info = standard.element_by_keyword(name)
+                        element = self.top.get(info.tag) if info else None
+                        fields[name] = "\\".join(_values(element.value)) if element else ""
+                dataset[tag].value = template.format(**fields)
+                pending.remove(entry)
+                if dataset is self.top:
+                    unrendered.discard(tag)
 
 
 def _template_fields(template: str) -> list[str]:
