@@ -394,3 +394,34 @@ def test_a_template_reading_another_template_gets_its_rendered_value(tmp_path):
                              KEY).dataset
     assert out.PatientID.startswith("SUBJ-") and "PID-0001" not in str(out.PatientName)
     assert str(out.PatientName) == out.PatientID
+
+
+def test_a_sequence_is_traced_with_its_own_decision():
+    """The trace of a sequence the engine descends into shows the sequence's action, not
+    that of its last nested element."""
+    ds = base_dataset()
+    item = code_item()
+    item.OperatorsName = "Smith^Ann"  # removed or dummied inside the kept sequence
+    ds.AnatomicRegionSequence = sequence_of(item)
+    trace: list = []
+    deidentify_dataset(ds, BASIC, KEY, trace)
+    (decision,) = [d for d in trace if d.path == "AnatomicRegionSequence"]
+    assert decision.action == "K" and decision.rule is None
+
+
+def test_a_curator_compound_code_on_an_unextracted_attribute_is_conservative(tmp_path):
+    """Types were extracted only for Table E.1-1's compound attributes; elsewhere the Type is
+    unknown, so the last alternative applies rather than removal."""
+    (tmp_path / "p.yaml").write_text("name: c\nextends: [basic]\nrules:\n"
+                                     "  - {attribute: StudyDate, action: X/Z}\n")
+    ds = base_dataset()
+    ds.StudyDate = "20200101"
+    out = deidentify_dataset(ds, load_profiles([str(tmp_path / "p.yaml")]), KEY).dataset
+    assert "StudyDate" in out and not out.StudyDate
+
+
+def test_output_repr_hides_data_and_crosswalks():
+    result = deidentify_bytes(Path(get_testdata_file("CT_small.dcm")).read_bytes(), BASIC, KEY)
+    assert isinstance(result, Output)
+    assert "uid_map" not in repr(result) and "1CT1" not in repr(result)
+    assert result.patient_ids is None  # Basic empties PatientID: no crosswalk row

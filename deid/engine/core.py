@@ -254,8 +254,10 @@ class _Run:
 
     def _recurse(self, dataset: Dataset, tag: int, path: tuple[str, ...], mode: str) -> None:
         inner = (*path, keyword_of(tag))
+        decided = self._decided  # the sequence's own decision, not its last descendant's
         for item in dataset[tag].value:
             self.process(item, inner, mode)
+        self._decided = decided
 
     def _record(self, action: str, rule: Rule | None) -> None:
         if self.trace is not None:
@@ -537,7 +539,9 @@ def deidentify_dataset(dataset: Dataset, profile: Profile, key: SecretKey,
     _check_required(dataset, "after de-identification", valid=True)
     old_id = (run.originals.get(PATIENT_ID) or [""])[0]
     new_id = "\\".join(_values(dataset.get(PATIENT_ID).value)) if PATIENT_ID in dataset else ""
-    return Deidentified(dataset, run.uid_map, (old_id, new_id) if old_id else None)
+    # A patient crosswalk row only where the profile gives the patient a new ID.
+    ids = (old_id, new_id) if old_id and new_id and new_id != old_id else None
+    return Deidentified(dataset, run.uid_map, ids)
 
 
 __all__ = ["Decision", "Deidentified", "Rejected", "deidentify_dataset"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
@@ -49,7 +49,7 @@ class Rejection:
 class Output:
     """A de-identified instance, ready to write, with what a manifest and a crosswalk need."""
 
-    data: bytes
+    data: bytes = field(repr=False)
     sop_class_uid: str
     sop_instance_uid: str
     study_instance_uid: str
@@ -57,8 +57,10 @@ class Output:
     modality: str
     transfer_syntax_uid: str
     profiles: tuple[str, ...]
-    uid_map: tuple[tuple[str, str], ...]  # (original, new): re-identifying, linkage only
-    patient_ids: tuple[str, str] | None  # (original, new): re-identifying, linkage only
+    # (original, new) pairs: they re-identify, so they go to the linkage output only and are
+    # kept out of the repr, where an accidental log line would show them.
+    uid_map: tuple[tuple[str, str], ...] = field(repr=False)
+    patient_ids: tuple[str, str] | None = field(repr=False)
 
 
 def read_dataset(data: bytes) -> Dataset:

@@ -95,9 +95,13 @@ def iod_of_sop_class(sop_class_uid: str) -> str | None:
 
 def attribute_type(iod: str, keyword: str, path: tuple[str, ...]) -> str | None:
     """The Type ('1', '2' or '3'; 1C and 2C as 1 and 2) of an attribute at a sequence path in
-    an IOD, for attributes whose PS3.15 action depends on it. '' when the IOD does not define
-    the attribute anywhere, None when it does but not at this path."""
-    types = _iod_types()["iods"].get(iod, {}).get(keyword)
+    an IOD. '' when the IOD does not define the attribute anywhere; None when the Type is not
+    known: defined elsewhere in the IOD but not at this path, or an attribute whose Types were
+    not extracted (only those Table E.1-1 gives a compound code)."""
+    data = _iod_types()
+    if keyword not in data["keywords"]:
+        return None
+    types = data["iods"].get(iod, {}).get(keyword)
     if types is None:
         return ""
     return types.get("/".join(path))

@@ -150,6 +150,7 @@ def _extract_iod_types(iod_dir: Path, table: list[dict], dictionary: dict[str, l
         iods[iod] = {k: dict(sorted(v.items())) for k, v in sorted(types.items())}
     _write_json(out / "iod_types.json", {
         "source": "highdicom 2026b IOD and module tables (MIT licence)",
+        "keywords": sorted(compound),
         "sop_classes": _load(iod_dir / "sop_class_iod_map.json"),
         "iods": iods,
     })
