@@ -189,7 +189,11 @@ def plan(argv: Sequence[str]) -> Plan:
     if key_source.kind == "env" and not local and not dataflow:
         _LOG.warning("the key comes from $%s: the %s workers need it set where they run "
                      "(or pass --secret_file)", key_source.location, runner_name(options))
-    key_source.resolve()  # fails here, not on the workers; the key itself is dropped
+    key = key_source.resolve()  # fails here, not on the workers
+    # Lookup tables go to the workers inside the profile: keyed by HMAC of the original
+    # values, they carry no original identifier into the job graph.
+    profile = profile.with_sealed_lookups(key)
+    del key
 
     return Plan(options=options, patterns=patterns, output=output, quarantine=quarantine,
                 linkage=linkage, profile=profile, key_source=key_source,

@@ -425,3 +425,20 @@ def test_output_repr_hides_data_and_crosswalks():
     assert isinstance(result, Output)
     assert "uid_map" not in repr(result) and "1CT1" not in repr(result)
     assert result.patient_ids is None  # Basic empties PatientID: no crosswalk row
+
+
+def test_a_sealed_lookup_holds_no_original_and_maps_the_same(tmp_path):
+    (tmp_path / "ids.csv").write_text("original,code\nPID-0001,SUBJ-01\n")
+    (tmp_path / "p.yaml").write_text("name: x\nextends: [basic]\nrules:\n"
+                                     "  - {attribute: PatientID, action: lookup, file: ids.csv}\n")
+    profile = load_profiles([str(tmp_path / "p.yaml")])
+    sealed = profile.with_sealed_lookups(KEY)
+    table = sealed.by_tag[0x00100020][0].lookup.table
+    assert "PID-0001" not in table and list(table.values()) == ["SUBJ-01"]
+    assert deidentify_dataset(base_dataset(), profile, KEY).dataset.PatientID == "SUBJ-01"
+    assert deidentify_dataset(base_dataset(), sealed, KEY).dataset.PatientID == "SUBJ-01"
+    unknown = base_dataset()
+    unknown.PatientID = "PID-0002"
+    result = deidentify_bytes(to_bytes(unknown), sealed, KEY)
+    assert isinstance(result, Rejection) and result.reason == "lookup_missing"
+    assert "PID-0002" not in result.message

@@ -255,6 +255,24 @@ def test_the_key_stays_out_of_the_job_graph(source, tmp_path, monkeypatch):
         assert SECRET not in str(checked.options.get_all_options())
 
 
+def test_lookup_tables_enter_the_job_graph_sealed(tmp_path, monkeypatch):
+    """A lookup rule's table travels with the profile; its original identifiers must not."""
+    monkeypatch.setenv("DEID_SECRET", SECRET)
+    original = "ORIGINAL-PATIENT-4711"
+    (tmp_path / "ids.csv").write_text(f"original,code\n{original},SUBJ-001\n")
+    (tmp_path / "p.yaml").write_text("name: trial\nextends: [basic]\nrules:\n"
+                                     "  - {attribute: PatientID, action: lookup, file: ids.csv,"
+                                     " missing: X}\n")
+    checked = deidentify.plan(["--input", sample("CT_small.dcm"), "--output",
+                               str(tmp_path / "out"), "--profile", str(tmp_path / "p.yaml")])
+    pipeline = beam.Pipeline(runner="FnApiRunner", options=checked.options)
+    deidentify.build(pipeline, checked)
+    graph = b"".join(_pardo_payloads(pipeline))
+    assert b"SUBJ-001" in graph  # the control: the table is there
+    assert original.encode() not in graph
+    assert original.encode() not in pipeline.to_runner_api().SerializeToString()
+
+
 # --- whole runs over pydicom's test files ---------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -430,7 +430,7 @@ class _Run:
             original = "\\".join(_values(dataset[tag].value)).strip()
         else:
             original = "\\".join(self.originals.get(lookup.key_tag, [])).strip()
-        replacement = lookup.table.get(original)
+        replacement = lookup.get(original, self.key)
         if replacement is not None:
             dataset[tag].value = replacement
         elif lookup.missing == "reject":

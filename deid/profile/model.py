@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
+
+from deid.keys import SecretKey
 
 # Action codes of PS3.15 Table E.1-1a, then the curator actions this project adds.
 TABLE_CODES = ("X", "Z", "D", "K", "C", "U", "Z/D", "X/Z", "X/D", "X/Z/D", "X/Z/U*")
@@ -36,12 +38,32 @@ class Source:
 
 @dataclass(frozen=True)
 class Lookup:
-    """A table from an original value to its replacement, loaded from a CSV file."""
+    """A table from an original value to its replacement, loaded from a CSV file.
+
+    Once sealed, the table is keyed by HMAC(key, original value) instead of the value, so a
+    profile that travels (in a pipeline's job graph) carries no original identifier.
+    """
 
     file: str
     table: dict[str, str]
     key_tag: int | None  # the attribute whose original value is looked up; None: this one
     missing: str  # 'reject' or a table code to apply when the value is not in the table
+    sealed: bool = False
+
+    def get(self, original: str, key: SecretKey) -> str | None:
+        """The replacement of an original value, or None."""
+        return self.table.get(seal_value(key, original) if self.sealed else original)
+
+    def seal(self, key: SecretKey) -> Lookup:
+        if self.sealed:
+            return self
+        table = {seal_value(key, original): new for original, new in self.table.items()}
+        return replace(self, table=table, sealed=True)
+
+
+def seal_value(key: SecretKey, original: str) -> str:
+    """The keyed digest a sealed lookup table is indexed by."""
+    return key.digest(b"lookup", original.encode("utf-8")).hex()
 
 
 @dataclass(frozen=True)
@@ -132,6 +154,19 @@ class Profile:
                 *(r for _, _, rules in self.by_pattern for r in rules),
                 *(r for rules in self.by_private.values() for r in rules),
                 *self.unlisted.values()]
+
+    def with_sealed_lookups(self, key: SecretKey) -> Profile:
+        """The same profile with every lookup table sealed by the key (see Lookup)."""
+        def sealed(rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+            return tuple(replace(r, lookup=r.lookup.seal(key)) if r.lookup else r
+                         for r in rules)
+
+        return replace(
+            self,
+            by_tag={tag: sealed(rules) for tag, rules in self.by_tag.items()},
+            by_pattern=tuple((m, v, sealed(rules)) for m, v, rules in self.by_pattern),
+            by_private={k: sealed(rules) for k, rules in self.by_private.items()},
+        )
 
     def condition_tags(self) -> set[int]:
         """The tags whose original values some rule's 'when' reads."""
