@@ -9,11 +9,11 @@ output itself, at the same position, so it shows exactly what would be written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 
-from deid.curator.composition import keyword_of, rule_json, tag_text
+from deid.curator.composition import rule_json, tag_text
 from deid.curator.diff import diff_datasets
 from deid.curator.elements import (
     Node,
@@ -24,7 +24,6 @@ from deid.curator.elements import (
     is_empty,
     is_private_creator,
     path_text,
-    values_of,
     walk,
 )
 from deid.engine import Decision, Rejection, deidentify_bytes, read_dataset
@@ -123,15 +122,12 @@ def explain(data: bytes, profile: Profile, key: SecretKey, *,
         explanation.rows = [_unpaired_row(d, profile, show_values) for d in trace
                             if d is not None]
     else:
-        originals = _condition_values(original, profile)
         results: dict[str, str] = {}
-        for node, decision, descended, enclosing in pairs:
+        for node, decision, _descended, enclosing in pairs:
             if enclosing is not None:
                 row = _enclosed_row(node, enclosing, results.get(enclosing, "removed"), output,
                                     show_values)
             else:
-                if descended:
-                    decision = _sequence_decision(node, decision, profile, originals)
                 row = _row(node, decision, output, profile, show_values)
             results[row.path] = row.result
             explanation.rows.append(row)
@@ -196,46 +192,6 @@ def _enclosed_row(node: Node, sequence: str, sequence_result: str, output: Datas
     return Row(node.path, node.tag, node.name, node.element.VR, "-", None,
                f"inside {sequence}, {sequence_result} as a whole", result,
                display(node.element, show_values), display(after, show_values))
-
-
-def _condition_values(dataset: Dataset, profile: Profile) -> dict[int, list[str]]:
-    """The top-level original values the profile's 'when' conditions read."""
-    out = {}
-    for tag in profile.condition_tags():
-        if tag in dataset:
-            out[tag] = [v.strip() for v in values_of(dataset[tag])]
-    return out
-
-
-def _sequence_decision(node: Node, decision: Decision, profile: Profile,
-                       originals: dict[int, list[str]]) -> Decision:
-    """The decision for a sequence the engine went into.
-
-    Workaround: the engine's trace records, for such a sequence, the decision of the last
-    element inside it (its per-element state is overwritten while it recurses). The rule is
-    found again from the profile's public candidates (the first whose conditions hold, as
-    ``Profile.by_tag`` documents), and the action is the one that keeps a sequence and goes
-    into it, since the engine did: a compound code's D or U alternative, else the rule's own.
-    """
-    tag = node.tag
-    path = tuple(keyword_of(t) if not (t >> 16) % 2 else tag_text(t)
-                 for t, _ in node.position[:-1])
-    if (tag >> 16) % 2:
-        key = (node.creator or "", tag >> 16, tag & 0xFF)
-        candidates = profile.by_private.get(key, ()) if node.creator else ()
-        fallback = None
-    else:
-        candidates = profile.rules_for_tag(tag)
-        fallback = profile.unlisted.get("SQ")
-    rule = next((r for r in candidates if not r.conditional or r.applies(path, originals)),
-                fallback)
-    if rule is None:
-        action = "K"
-    elif rule.action in COMPOUND:
-        action = next((a for a in COMPOUND[rule.action] if a in ("D", "U")), rule.action)
-    else:
-        action = rule.action
-    return replace(decision, action=action, rule=rule)
 
 
 def _row(node: Node, decision: Decision | None, output: Dataset | None, profile: Profile,
