@@ -23,7 +23,6 @@ almost certainly a mistake:
 from __future__ import annotations
 
 import csv
-import string
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -315,8 +314,8 @@ def _template_reads(composition: Composition, profile) -> list[Finding]:
         for _key, rule in doc.rules:
             if rule.template is None or _where(rule) not in alive:
                 continue
-            for _, name, _, _ in string.Formatter().parse(rule.template):
-                info = standard.element_by_keyword(name) if name and name != "hash" else None
+            for name in rule.template_fields:
+                info = standard.element_by_keyword(name) if name != "hash" else None
                 if info is None:
                     continue
                 writers = [r for r in profile.rules_for_tag(info.tag) if r.template is not None]

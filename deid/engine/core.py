@@ -8,7 +8,6 @@ left as read, so their bytes come out identical.
 from __future__ import annotations
 
 import re
-import string
 from dataclasses import dataclass, field
 
 from pydicom.dataelem import DataElement, RawDataElement
@@ -116,7 +115,7 @@ class _Run:
         self.key = key
         self.trace = trace
         self.uid_map: dict[str, str] = {}
-        self.templates: list[tuple[Dataset, int, str, str]] = []
+        self.templates: list[tuple[Dataset, int, Rule, str]] = []
         sop_class = str(dataset.get("SOPClassUID", "") or "")
         self.iod = standard.iod_of_sop_class(sop_class)
         self.originals = {tag: [v.strip() for v in _values(dataset[tag].value)]
@@ -311,7 +310,7 @@ class _Run:
             dataset[tag].value = empty_value(vr)
         elif action == "D":
             if vr == "UI":
-                self._replace_uids(dataset, tag, rule)  # a dummy UID is a replaced one
+                self._replace_uids(dataset, tag)  # a dummy UID is a replaced one
             elif vr == "SQ":
                 self._recurse(dataset, tag, path, "dummy")
             else:
@@ -320,15 +319,15 @@ class _Run:
             if vr == "SQ":
                 self._recurse(dataset, tag, path, "apply")
             else:
-                self._replace_uids(dataset, tag, rule)
+                self._replace_uids(dataset, tag)
         elif action == "C":
             self._clean(dataset, tag, vr, path, rule)
         elif action == "shift":
-            self._shift(dataset, tag, vr, rule)
+            self._shift(dataset, tag)
         elif action == "hash":
-            self._hash(dataset, tag, vr, rule)
+            self._hash(dataset, tag)
         elif action == "replace":
-            self._replace(dataset, tag, vr, rule)
+            self._replace(dataset, tag, rule)
         elif action == "lookup":
             self._lookup(dataset, tag, vr, rule, path)
 
@@ -338,7 +337,7 @@ class _Run:
         self._record("X", self._decided[1])
         del dataset[tag]
 
-    def _replace_uids(self, dataset: Dataset, tag: int, rule: Rule) -> None:
+    def _replace_uids(self, dataset: Dataset, tag: int) -> None:
         element = dataset[tag]
         if element.VR not in ("UI", "LO", "SH", "UN"):
             self._mismatch(dataset, tag)
@@ -364,9 +363,9 @@ class _Run:
         elif vr in TEXT_VRS:
             self._clean_text(dataset, tag)
         elif vr in ("DA", "DT", "TM"):
-            self._shift(dataset, tag, vr, rule)
+            self._shift(dataset, tag)
         elif vr == "UI":
-            self._replace_uids(dataset, tag, rule)
+            self._replace_uids(dataset, tag)
         elif vr in ("OB", "OW", "OD", "OF", "OL", "OV", "UN"):
             del dataset[tag]
 
@@ -388,7 +387,7 @@ class _Run:
         if cleaned != values:
             element.value = _store(cleaned)
 
-    def _shift(self, dataset: Dataset, tag: int, vr: str, rule: Rule) -> None:
+    def _shift(self, dataset: Dataset, tag: int) -> None:
         element = dataset[tag]
         info = standard.element_by_tag(tag)
         kind = element.VR if element.VR in DATE_VRS else (info.vr if info else "")
@@ -402,10 +401,10 @@ class _Run:
         # A value that cannot be parsed is removed, never passed through.
         element.value = _store(shifted) if shifted is not None else None
 
-    def _hash(self, dataset: Dataset, tag: int, vr: str, rule: Rule) -> None:
+    def _hash(self, dataset: Dataset, tag: int) -> None:
         element = dataset[tag]
         if element.VR == "UI":
-            self._replace_uids(dataset, tag, rule)
+            self._replace_uids(dataset, tag)
             return
         if element.VR not in TEXT_VRS:
             self._mismatch(dataset, tag)
@@ -415,12 +414,12 @@ class _Run:
     def _text_hash(self, value: str) -> str:
         return self.key.digest(b"text", value.strip().encode("utf-8")).hex()[:16].upper()
 
-    def _replace(self, dataset: Dataset, tag: int, vr: str, rule: Rule) -> None:
+    def _replace(self, dataset: Dataset, tag: int, rule: Rule) -> None:
         if rule.template is None:
             dataset[tag].value = rule.value
             return
         original = "\\".join(_values(dataset[tag].value))
-        self.templates.append((dataset, tag, rule.template, self._text_hash(original)))
+        self.templates.append((dataset, tag, rule, self._text_hash(original)))
 
     def _lookup(self, dataset: Dataset, tag: int, vr: str, rule: Rule,
                 path: tuple[str, ...]) -> None:
@@ -450,25 +449,21 @@ class _Run:
         while pending:
             ready = [entry for entry in pending if not any(
                 (info := standard.element_by_keyword(name)) and info.tag in unrendered
-                for name in _template_fields(entry[2]) if name != "hash")]
+                for name in entry[2].template_fields if name != "hash")]
             if not ready:
                 raise Rejected("profile_error", "replace templates read each other in a cycle")
             for entry in ready:
-                dataset, tag, template, digest = entry
+                dataset, tag, rule, digest = entry
                 fields = {"hash": digest}
-                for name in _template_fields(template):
+                for name in rule.template_fields:
                     if name != "hash":
                         info = standard.element_by_keyword(name)
                         element = self.top.get(info.tag) if info else None
                         fields[name] = "\\".join(_values(element.value)) if element else ""
-                dataset[tag].value = template.format(**fields)
+                dataset[tag].value = rule.template.format(**fields)
                 pending.remove(entry)
                 if dataset is self.top:
                     unrendered.discard(tag)
-
-
-def _template_fields(template: str) -> list[str]:
-    return [f for _, f, _, _ in string.Formatter().parse(template) if f]
 
 
 def _check_burned_in(dataset: Dataset, profile: Profile) -> None:

@@ -6,7 +6,6 @@ import csv
 import dataclasses
 import difflib
 import re
-import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -26,6 +25,7 @@ from deid.profile.model import (
     Profile,
     Rule,
     Source,
+    template_fields,
 )
 
 PROFILE_KEYS = ("name", "title", "description", "edition", "section", "extends", "private",
@@ -430,7 +430,7 @@ def _replace_rule(raw: Located, rule: Rule, vr: str | None, check: _Checker) -> 
             check.add(raw.value_marks["template"], "'template' is a string")
             return None
         try:
-            fields = [f for _, f, _, _ in string.Formatter().parse(template) if f]
+            fields = template_fields(template)
         except ValueError as exc:
             check.add(raw.value_marks["template"], f"bad template: {exc}",
                       "fields are written {Keyword} or {hash}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -61,6 +62,11 @@ class Lookup:
         return replace(self, table=table, sealed=True)
 
 
+def template_fields(template: str) -> tuple[str, ...]:
+    """The {fields} of a template, in order; raises ValueError for a malformed one."""
+    return tuple(field for _, field, _, _ in string.Formatter().parse(template) if field)
+
+
 def seal_value(key: SecretKey, original: str) -> str:
     """The keyed digest a sealed lookup table is indexed by."""
     return key.digest(b"lookup", original.encode("utf-8")).hex()
@@ -82,6 +88,11 @@ class Rule:
     within: str | None = None  # keyword of a sequence the element must be nested in
     allow: frozenset[str] | None = None  # clean: exact values kept, the rest removed
     allow_patterns: tuple[str, ...] = ()  # clean: regular expressions (re.search) kept
+
+    @property
+    def template_fields(self) -> tuple[str, ...]:
+        """The fields a replace template reads: 'hash' and attribute keywords."""
+        return template_fields(self.template) if self.template is not None else ()
 
     @property
     def conditional(self) -> bool:
