@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from pathlib import Path
 
 import pytest
+from dicom_factory import to_bytes
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+from pydicom.uid import CTImageStorage
 
 from deid.cli import main
 
@@ -20,14 +20,7 @@ CT = get_testdata_file("CT_small.dcm")
 
 
 def _write(ds: Dataset, path: Path) -> str:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    path.write_bytes(buffer.getvalue())
+    path.write_bytes(to_bytes(ds))
     return str(path)
 
 

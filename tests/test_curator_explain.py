@@ -3,16 +3,16 @@ decided it and the result; values masked unless asked; rejections with their rea
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import pytest
+from dicom_factory import to_bytes
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage
+from pydicom.uid import CTImageStorage, MRImageStorage
 
 from deid.cli import main
 from deid.curator.elements import walk
@@ -41,14 +41,7 @@ def _dataset(modality: str = "CT", sop_class: str = CTImageStorage) -> Dataset:
 
 
 def _write(ds: Dataset, path: Path) -> str:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    path.write_bytes(buffer.getvalue())
+    path.write_bytes(to_bytes(ds))
     return str(path)
 
 

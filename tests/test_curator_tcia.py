@@ -10,10 +10,11 @@ import re
 from pathlib import Path
 
 import pytest
+from dicom_factory import to_bytes
 from pydicom import dcmread
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+from pydicom.uid import CTImageStorage
 
 from deid.curator.lint import lint
 from deid.engine import Output, deidentify_bytes
@@ -103,14 +104,7 @@ def _private(ds: Dataset, group: int, block: int, creator: str,
 
 
 def _deidentify(ds: Dataset, profile) -> Dataset:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    result = deidentify_bytes(buffer.getvalue(), profile, KEY)
+    result = deidentify_bytes(to_bytes(ds), profile, KEY)
     assert isinstance(result, Output), result
     return dcmread(io.BytesIO(result.data))
 

@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from dicom_factory import to_bytes
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian
 
 from deid import standard
 from deid.cli import build_parser, main
@@ -207,17 +207,6 @@ def _check(after_cell: str, before: str | None, element, where: str) -> None:
             assert text == expected, f"{where}: expected {expected!r}, got {text!r}"
 
 
-def _encode(ds: Dataset) -> bytes:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
-
-
 # --- running the guide ------------------------------------------------------------------------
 
 def _matches(expected: list[str], actual: list[str]) -> bool:
@@ -289,7 +278,7 @@ def test_every_example_runs_as_written(tmp_path, monkeypatch, capsys):
                 _set(ds, attribute.strip("`"), _literal(value))
             for attribute, before, _after in part.rows:
                 _set(ds, attribute.strip("`"), _literal(before))
-            result = deidentify_bytes(_encode(ds), load_profiles([profile_file]), KEY)
+            result = deidentify_bytes(to_bytes(ds), load_profiles([profile_file]), KEY)
             assert isinstance(result, Output), f"{where}: {result}"
             out = dcmread(io.BytesIO(result.data))
             for attribute, before, after in part.rows:
