@@ -17,14 +17,17 @@ almost certainly a mistake:
   replacement (which would merge two subjects);
 - template: a replace template whose {Keyword} field names an attribute that a template also
   writes. Templates are rendered one after another, so the field may still hold the original,
-  identifying value when it is read.
+  identifying value when it is read;
+- pixels: a pixel rule's 'match' value the attribute cannot hold (condition), a region or frame
+  outside the image its match pins by Rows, Columns or NumberOfFrames (region), a pixel rule
+  an earlier-tried one with the same match hides (shadowed).
 """
 
 from __future__ import annotations
 
 import csv
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,7 +42,9 @@ from deid.curator.composition import (
     tag_text,
 )
 from deid.profile.loader import Located, Problem, ProfileError, load_documents, load_profiles
-from deid.profile.model import Rule
+from deid.profile.model import PixelRule, Profile, Rule, Source
+
+BINARY_NUMBER_VRS = frozenset({"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD"})
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,7 @@ class Finding:
     file: str
     line: int
     column: int
-    kind: str  # error, shadowed, disagree, condition, lookup, template
+    kind: str  # error, shadowed, disagree, condition, lookup, template, region
     message: str
     fix: str = ""
 
@@ -90,6 +95,7 @@ def lint(specs: Sequence[str]) -> list[Finding]:
         findings.extend(_template_reads(composition, profile))
     findings.extend(_condition_values(composition))
     findings.extend(_lookup_tables(composition))
+    findings.extend(_pixel_rules(composition, profile))
     order = {doc.path: i for i, doc in enumerate(documents)}
     return sorted(findings, key=lambda f: (order.get(f.file, len(order)), f.file, f.line,
                                            f.column, f.message))
@@ -258,9 +264,14 @@ def _raw_rules(document) -> dict[tuple[int, int], Located]:
 
 
 def _invalid(vr: str, value: str) -> str | None:
-    """Why a value is not valid for a VR, or None if it is."""
+    """Why a value is not valid for a VR, or None if it is. Binary numbers (US, FL, ...) are
+    compared as their text, so they are checked as numbers written out."""
     try:
-        validate_value(vr, value, 2)  # 2: raise
+        if vr in BINARY_NUMBER_VRS:
+            number = (float if vr in ("FL", "FD") else int)(value)
+            validate_value(vr, number, 2)
+        else:
+            validate_value(vr, value, 2)  # 2: raise
     except (ValueError, TypeError) as exc:
         return str(exc).split(". Please see")[0].rstrip(".")
     return None
@@ -275,33 +286,47 @@ def _condition_values(composition: Composition) -> list[Finding]:
             if not rule.when:
                 continue
             raw = raw_rules.get((rule.source.line, rule.source.column))
-            when = raw.get("when") if raw is not None else None
-            for tag, values in rule.when:
-                info = standard.element_by_tag(tag)
-                if info is None:
-                    continue
-                vr = info.vr.split("/")[0]
-                keyword = info.keyword
-                where = (rule.source.line, rule.source.column)
-                if isinstance(when, Located) and keyword in when.value_marks:
-                    where = when.value_marks[keyword]
-                if vr in ("SQ", "OB", "OW", "OD", "OF", "OL", "OV", "UN"):
-                    findings.append(Finding(doc.path, *where, "condition",
-                                            f"'when' on {keyword} can never match: its VR is "
-                                            f"{vr}, which has no text value to compare",
-                                            "condition on a text or number attribute"))
-                    continue
-                for value in sorted(values):
-                    if value == "":
-                        continue  # an absent or empty attribute
-                    reason = _invalid(vr, value)
-                    if reason:
-                        fix = ("write the value as it appears in files"
-                               + (f", e.g. {value.upper()!r}" if vr == "CS" else ""))
-                        findings.append(Finding(
-                            doc.path, *where, "condition",
-                            f"'when' value {value!r} is not a valid {vr} value for {keyword}, "
-                            f"so the rule never applies ({reason})", fix))
+            findings.extend(_condition_findings(doc.path, rule.source, raw, "when", rule.when))
+    return findings
+
+
+def _condition_findings(file: str, source: Source, raw: Located | None, what: str,
+                        conditions: Iterable[tuple[int, Iterable[str]]]) -> list[Finding]:
+    """Findings for the (tag, values) conditions written under ``raw[what]``."""
+    written = raw.get(what) if raw is not None else None
+    findings = []
+    for tag, values in conditions:
+        info = standard.element_by_tag(tag)
+        if info is None:
+            continue
+        where = (source.line, source.column)
+        if isinstance(written, Located) and info.keyword in written.value_marks:
+            where = written.value_marks[info.keyword]
+        findings.extend(_value_findings(file, where, f"'{what}'", info.keyword, info.vr,
+                                        values))
+    return findings
+
+
+def _value_findings(file: str, where: tuple[int, int], what: str, keyword: str, vr: str,
+                    values: Iterable[str]) -> list[Finding]:
+    """A condition on a value the attribute cannot hold never holds."""
+    vr = vr.split("/")[0]
+    if vr in ("SQ", "OB", "OW", "OD", "OF", "OL", "OV", "UN"):
+        return [Finding(file, *where, "condition",
+                        f"{what} on {keyword} can never match: its VR is {vr}, which has no "
+                        "text value to compare", "condition on a text or number attribute")]
+    findings = []
+    for value in sorted(values):
+        if value == "":
+            continue  # an absent or empty attribute
+        reason = _invalid(vr, value)
+        if reason:
+            fix = ("write the value as it appears in files"
+                   + (f", e.g. {value.upper()!r}" if vr == "CS" else ""))
+            findings.append(Finding(
+                file, *where, "condition",
+                f"{what} value {value!r} is not a valid {vr} value for {keyword}, so the rule "
+                f"never applies ({reason})", fix))
     return findings
 
 
@@ -330,6 +355,70 @@ def _template_reads(composition: Composition, profile) -> list[Finding]:
                     f"writes ({writers[0].source}): templates are rendered one after another, "
                     f"so it may read {name}'s original value",
                     f"give {name} a lookup or a fixed value, or use {{hash}} here"))
+    return findings
+
+
+def _pixel_rules(composition: Composition, profile: Profile | None) -> list[Finding]:
+    """Pixel rules: match values the attribute cannot hold, regions or frames outside the
+    image the match pins (Rows, Columns, NumberOfFrames), and rules an earlier-tried rule with
+    the same match hides."""
+    findings = []
+    for doc in composition.documents:
+        raw_rules = _raw_pixel_rules(doc)
+        for rule in doc.pixel_rules:
+            raw = raw_rules.get((rule.source.line, rule.source.column))
+            findings.extend(_condition_findings(doc.path, rule.source, raw, "match", (
+                (condition.tag, condition.values) for condition in rule.match)))
+            findings.extend(_regions_outside(doc.path, rule))
+    if profile is not None:
+        tried: dict[frozenset, PixelRule] = {}
+        for rule in profile.pixels.rules:
+            same = tried.setdefault(frozenset(rule.match), rule)
+            if same is not rule:
+                findings.append(Finding(
+                    rule.source.file, rule.source.line, rule.source.column, "shadowed",
+                    f"pixel rule {rule.name!r} never applies: rule {same.name!r} "
+                    f"({same.source}) has the same match and is tried first",
+                    "delete one of them, or make the matches differ"))
+    return findings
+
+
+def _raw_pixel_rules(document) -> dict[tuple[int, int], Located]:
+    pixels = document.data.get("pixels")
+    raw = pixels.get("rules") if isinstance(pixels, dict) else None
+    if not isinstance(raw, list):
+        return {}
+    return {(r.line, r.column): r for r in raw if isinstance(r, Located)}
+
+
+def _pinned(rule: PixelRule, keyword: str) -> int | None:
+    """The smallest value a rule's match allows for a number attribute; None: not pinned."""
+    for condition in rule.match:
+        if condition.keyword == keyword and condition.pattern is None:
+            numbers = [int(v) for v in condition.values if v.isdigit()]
+            if numbers and len(numbers) == len(condition.values):
+                return min(numbers)
+    return None
+
+
+def _regions_outside(file: str, rule: PixelRule) -> list[Finding]:
+    rows, columns = _pinned(rule, "Rows"), _pinned(rule, "Columns")
+    frames = _pinned(rule, "NumberOfFrames")
+    findings = []
+    for region in rule.blank:
+        outside = []
+        if columns is not None and region.left + region.width > columns:
+            outside.append(f"reaches column {region.left + region.width} of {columns}")
+        if rows is not None and region.top + region.height > rows:
+            outside.append(f"reaches row {region.top + region.height} of {rows}")
+        if frames is not None and region.frames and max(region.frames) > frames:
+            outside.append(f"names frame {max(region.frames)} of {frames}")
+        if outside:
+            findings.append(Finding(
+                file, region.source.line, region.source.column, "region",
+                f"region {region} of pixel rule {rule.name!r} {' and '.join(outside)}: it is "
+                "outside the image its match pins", "measure the region on an image of the "
+                "device; left + width <= Columns, top + height <= Rows"))
     return findings
 
 

@@ -22,6 +22,10 @@ from deid.profile.model import (
     DateShift,
     Lookup,
     MethodCode,
+    PixelCondition,
+    PixelPolicy,
+    PixelRegion,
+    PixelRule,
     Profile,
     Rule,
     Source,
@@ -29,7 +33,8 @@ from deid.profile.model import (
 )
 
 PROFILE_KEYS = ("name", "title", "description", "edition", "section", "extends", "private",
-                "burned_in", "temporal", "unlisted", "date_shift", "method_code", "rules")
+                "burned_in", "pixels", "temporal", "unlisted", "date_shift", "method_code",
+                "rules")
 RULE_KEYS = ("attribute", "private", "action", "when", "within", "value", "template", "file",
              "key", "from_column", "to_column", "missing", "allow", "allow_patterns", "note")
 TEMPORAL_VALUES = ("REMOVED", "UNMODIFIED", "MODIFIED")
@@ -45,6 +50,9 @@ ACTION_VRS: dict[str, set[str] | None] = {
     "lookup": TEXT_VRS | {"DA", "DT", "TM", "AS", "DS", "IS", "UI"},
 }
 LOOKUP_MISSING = ("reject", "X", "Z", "D")
+PIXELS_KEYS = ("ultrasound_regions", "ocr", "rules")
+PIXEL_RULE_KEYS = ("name", "match", "blank", "note")
+PIXEL_SETTINGS = {"ultrasound_regions": ("off", "keep-inside"), "ocr": ("off", "check", "redact")}
 TAG_RE = re.compile(r"^\(?([0-9A-Fa-fx]{4}),?([0-9A-Fa-fx]{4})\)?$")
 PRIVATE_TAG_RE = re.compile(r"^\(?([0-9A-Fa-f]{4}),?(?:xx|XX)([0-9A-Fa-f]{2})\)?$")
 
@@ -104,7 +112,21 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Located:
     return mapping
 
 
+class LocatedList(list):
+    """A YAML sequence that remembers where each of its items stands."""
+
+    marks: list[tuple[int, int]]
+
+
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LocatedList:
+    items = LocatedList(loader.construct_object(child, deep=True) for child in node.value)
+    items.marks = [(child.start_mark.line + 1, child.start_mark.column + 1)
+                   for child in node.value]
+    return items
+
+
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
 # --- finding profiles -------------------------------------------------------------------------
@@ -144,6 +166,7 @@ class ProfileDocument:
     data: Located
     extends: list[tuple[str, Source]]
     rules: list[tuple[tuple, Rule]]  # (selector key, rule)
+    pixel_rules: list[PixelRule]
 
 
 class _Checker:
@@ -206,9 +229,10 @@ def _parse_document(path: str, text: str, folder: Path | None) -> ProfileDocumen
         rule = _parse_rule(raw, name, check, folder)
         if rule is not None:
             rules.append(rule)
+    pixel_rules = _parse_pixels(data, name, check)
     if check.problems:
         raise ProfileError(check.problems)
-    return ProfileDocument(name, path, folder, data, extends, rules)
+    return ProfileDocument(name, path, folder, data, extends, rules, pixel_rules)
 
 
 def _check_settings(data: Located, check: _Checker) -> None:
@@ -515,6 +539,186 @@ def _lookup_rule(raw: Located, rule: Rule, check: _Checker, folder: Path | None)
     return Rule(**{**rule.__dict__, "lookup": lookup})
 
 
+# --- pixel rules (PS3.15 E.3.1) -------------------------------------------------------------
+
+def _parse_pixels(data: Located, profile: str, check: _Checker) -> list[PixelRule]:
+    """The 'pixels' section: its settings are checked, its rules returned in file order."""
+    if "pixels" not in data:
+        return []
+    pixels = data["pixels"]
+    if not isinstance(pixels, Located):
+        check.add(data.value_marks["pixels"], "'pixels' is a mapping",
+                  "e.g. 'pixels: {ultrasound_regions: keep-inside, rules: [...]}'")
+        return []
+    for key in pixels:
+        if key not in PIXELS_KEYS:
+            check.add(pixels.key_marks[key], f"unknown pixels key {key!r}",
+                      _suggest(str(key), PIXELS_KEYS) or f"use one of {', '.join(PIXELS_KEYS)}")
+    for key, allowed in PIXEL_SETTINGS.items():
+        if key in pixels and pixel_setting(pixels[key]) not in allowed:
+            check.add(pixels.value_marks[key], f"'{key}' is one of {', '.join(allowed)}")
+    raw_rules = pixels.get("rules", [])
+    if not isinstance(raw_rules, list):
+        check.add(pixels.value_marks["rules"], "pixels 'rules' is a list of rules",
+                  "write each rule as '- {name: ..., match: {...}, blank: [[l, t, w, h]]}'")
+        return []
+    rules: list[PixelRule] = []
+    for raw in raw_rules:
+        rule = _parse_pixel_rule(raw, profile, check)
+        if rule is None:
+            continue
+        earlier = next((r for r in rules if r.name == rule.name), None)
+        if earlier is not None:
+            check.add((rule.source.line, rule.source.column),
+                      f"a second pixel rule named {rule.name!r} (the first is at line "
+                      f"{earlier.source.line})", "give each rule of a file its own name")
+            continue
+        rules.append(rule)
+    return rules
+
+
+def pixel_setting(value: Any) -> Any:
+    """A pixels setting as written; YAML reads a bare 'off' as false."""
+    return "off" if value is False else value
+
+
+def _parse_pixel_rule(raw: Any, profile: str, check: _Checker) -> PixelRule | None:
+    if not isinstance(raw, Located):
+        check.add((1, 1), f"a pixel rule is a mapping, not {raw!r}",
+                  "write '- {name: ..., match: {...}, blank: [[left, top, width, height]]}'")
+        return None
+    where = (raw.line, raw.column)
+    for key in raw:
+        if key not in PIXEL_RULE_KEYS:
+            fix = ("frames go with a region: 'blank: [{region: [0, 0, 640, 48], frames: [1]}]'"
+                   if key == "frames" else _suggest(str(key), PIXEL_RULE_KEYS)
+                   or f"use one of {', '.join(PIXEL_RULE_KEYS)}")
+            check.add(raw.key_marks[key], f"unknown pixel rule key {key!r}", fix)
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        check.add(where, "the pixel rule has no 'name'",
+                  "add e.g. 'name: acme-us-header' (explain and lint show it)")
+        return None
+    match = _pixel_match(raw, check)
+    blank = _pixel_regions(raw, check)
+    if match is None or blank is None:
+        return None
+    return PixelRule(name.strip(), match, blank, Source(check.path, *where), profile)
+
+
+def _pixel_match(raw: Located, check: _Checker) -> tuple[PixelCondition, ...] | None:
+    """'match': keyword -> a value, a list of values (exact) or {pattern: REGEX} (searched)."""
+    match = raw.get("match")
+    if not isinstance(match, Located) or not match:
+        check.add(raw.value_marks.get("match", (raw.line, raw.column)),
+                  "a pixel rule needs 'match', keywords and the values they must have",
+                  "e.g. \"match: {Manufacturer: ACME, ManufacturerModelName: {pattern: "
+                  "'^Sono'}}\"")
+        return None
+    conditions = []
+    for keyword, wanted in match.items():
+        where = match.value_marks[keyword]
+        info = standard.element_by_keyword(str(keyword))
+        if info is None:
+            check.add(match.key_marks[keyword], f"unknown keyword {keyword!r} in 'match'",
+                      _suggest(str(keyword), standard.keywords()) or "use a PS3.6 keyword")
+            return None
+        if isinstance(wanted, Located):
+            pattern = wanted.get("pattern")
+            if set(wanted) != {"pattern"} or not isinstance(pattern, str):
+                check.add(where, f"{keyword}: a pattern is written {{pattern: REGEX}}",
+                          "e.g. \"{pattern: '^ACME'}\" (a Python regular expression, searched)")
+                return None
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                check.add(where, f"bad pattern {pattern!r}: {exc}",
+                          "write a Python regular expression")
+                return None
+            conditions.append(PixelCondition(info.tag, info.keyword, pattern=pattern))
+            continue
+        values = wanted if isinstance(wanted, list) else [wanted]
+        if not values or not all(isinstance(v, str | int | float) and not isinstance(v, bool)
+                                 for v in values):
+            check.add(where, f"{keyword}: match a value, a list of values or {{pattern: REGEX}}",
+                      "quote values YAML would read otherwise, e.g. 'YES'")
+            return None
+        conditions.append(PixelCondition(info.tag, info.keyword,
+                                         frozenset(str(v).strip() for v in values)))
+    return tuple(conditions)
+
+
+def _pixel_regions(raw: Located, check: _Checker) -> tuple[PixelRegion, ...] | None:
+    """'blank': regions [left, top, width, height], or {region: [...], frames: [1, 2]}."""
+    blank = raw.get("blank")
+    if not isinstance(blank, LocatedList) or not blank:
+        check.add(raw.value_marks.get("blank", (raw.line, raw.column)),
+                  "a pixel rule needs 'blank', a list of regions [left, top, width, height]",
+                  "e.g. 'blank: [[0, 0, 640, 48]]' blanks the top 48 rows of a 640-wide image")
+        return None
+    regions = []
+    for item, where in zip(blank, blank.marks, strict=True):
+        frames = None
+        box = item
+        if isinstance(item, Located):
+            if set(item) - {"region", "frames"} or "region" not in item:
+                check.add(where, "a region with frames is {region: [left, top, width, height], "
+                          "frames: [1, 2]}")
+                return None
+            box, frames = item["region"], item.get("frames")
+            if not (isinstance(frames, list) and frames and all(
+                    _is_int(f) and f >= 1 for f in frames)):
+                check.add(item.value_marks.get("frames", where),
+                          "'frames' is a list of frame numbers, counted from 1",
+                          "e.g. 'frames: [1]'; leave 'frames' out for every frame")
+                return None
+            frames = tuple(sorted(set(frames)))
+        if not (isinstance(box, list) and len(box) == 4 and all(_is_int(v) for v in box)):
+            check.add(where, "a region is [left, top, width, height], four whole numbers of "
+                      "pixels", "e.g. [0, 0, 640, 48]")
+            return None
+        left, top, width, height = box
+        if left < 0 or top < 0 or width <= 0 or height <= 0:
+            check.add(where, f"region {box}: left and top are 0 or more, width and height more "
+                      "than 0", "columns count from 0 at the left, rows from 0 at the top")
+            return None
+        regions.append(PixelRegion(left, top, width, height, frames, Source(check.path, *where)))
+    return tuple(regions)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _compose_pixels(documents: list[ProfileDocument], burned_in: str) -> PixelPolicy:
+    """Later wins: a later profile's rules are tried before an earlier one's (each file's top
+    to bottom), a rule replaces an earlier profile's rule of the same name, and a later
+    setting replaces an earlier one. Pixel rules act only with burned_in: clean (E.3.1)."""
+    rules: list[PixelRule] = []
+    settings: dict[str, str] = {}
+    last: ProfileDocument | None = None
+    for doc in documents:
+        pixels = doc.data.get("pixels")
+        if not isinstance(pixels, dict):
+            continue
+        last = doc
+        for key in PIXEL_SETTINGS:
+            if key in pixels:
+                settings[key] = pixel_setting(pixels[key])
+        names = {rule.name for rule in doc.pixel_rules}
+        rules = [*doc.pixel_rules, *(rule for rule in rules if rule.name not in names)]
+    policy = PixelPolicy(tuple(rules), **settings)
+    if last is not None and burned_in != "clean" and (
+            policy.rules or policy.ultrasound_regions != "off" or policy.ocr != "off"):
+        raise ProfileError([Problem(
+            last.path, *last.data.key_marks["pixels"],
+            f"pixel cleaning needs burned_in: clean, and this composition has burned_in: "
+            f"{burned_in}, so its pixel rules would never apply (PS3.15 E.3.1)",
+            "extend clean-pixel-data (or set 'burned_in: clean') in the profile with the "
+            "pixel rules")])
+    return policy
+
+
 # --- composition ------------------------------------------------------------------------------
 
 def load_documents(specs: Sequence[str]) -> list[ProfileDocument]:
@@ -594,6 +798,8 @@ def load_profiles(specs: Sequence[str]) -> Profile:
         if code:
             codes.append(MethodCode(str(code["value"]), code["scheme"], code["meaning"]))
     _check_exclusive(documents)
+    burned_in = settings.get("burned_in", "reject")
+    pixels = _compose_pixels(documents, burned_in)
     temporal = settings.get("temporal", "REMOVED")
     profile = Profile(
         names=tuple(doc.name for doc in documents),
@@ -604,7 +810,8 @@ def load_profiles(specs: Sequence[str]) -> Profile:
         by_private={key: tuple(reversed(rules)) for key, rules in by_private.items()},
         unlisted=unlisted,
         private=settings.get("private", "remove"),
-        burned_in=settings.get("burned_in", "reject"),
+        burned_in=burned_in,
+        pixels=pixels,
         temporal=temporal,
         date_shift=DateShift(**settings.get("date_shift", {})),
         method_codes=tuple(codes),

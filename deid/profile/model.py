@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -23,6 +24,8 @@ COMPOUND = {"Z/D": ("Z", "D"), "X/Z": ("X", "Z"), "X/D": ("X", "D"), "X/Z/D": ("
 
 PrivatePolicy = Literal["remove", "keep"]
 BurnedInPolicy = Literal["reject", "clean", "accept"]
+UltrasoundPolicy = Literal["off", "keep-inside"]
+OcrPolicy = Literal["off", "check", "redact"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,72 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class PixelCondition:
+    """One header test of a pixel rule, on the instance's original top-level values: one of
+    them equals one of ``values``, or, with a ``pattern``, contains a match of it (re.search).
+    An absent or empty attribute has the single value ''."""
+
+    tag: int
+    keyword: str
+    values: frozenset[str] = frozenset()
+    pattern: str | None = None
+
+    def holds(self, originals: dict[int, list[str]]) -> bool:
+        found = originals.get(self.tag) or [""]
+        if self.pattern is not None:
+            return any(re.search(self.pattern, value) for value in found)
+        return any(value in self.values for value in found)
+
+
+@dataclass(frozen=True)
+class PixelRegion:
+    """A rectangle to blank: columns [left, left + width), rows [top, top + height), in the
+    given 1-based frames or (None) in every frame."""
+
+    left: int
+    top: int
+    width: int
+    height: int
+    frames: tuple[int, ...] | None
+    source: Source
+
+    def __str__(self) -> str:
+        frames = f" in frame(s) {', '.join(map(str, self.frames))}" if self.frames else ""
+        return f"[{self.left}, {self.top}, {self.width}, {self.height}]{frames}"
+
+
+@dataclass(frozen=True)
+class PixelRule:
+    """Where a known device burns text in: the instances its conditions hold for, and the
+    regions to blank in them (PS3.15 E.3.1)."""
+
+    name: str
+    match: tuple[PixelCondition, ...]
+    blank: tuple[PixelRegion, ...]
+    source: Source
+    profile: str
+
+    def matches(self, originals: dict[int, list[str]]) -> bool:
+        return all(condition.holds(originals) for condition in self.match)
+
+
+@dataclass(frozen=True)
+class PixelPolicy:
+    """How burned-in text is cleaned from the pixels (PS3.15 E.3.1)."""
+
+    rules: tuple[PixelRule, ...] = ()  # in the order they are tried; the first match wins
+    ultrasound_regions: UltrasoundPolicy = "off"
+    ocr: OcrPolicy = "off"
+
+    def first_match(self, originals: dict[int, list[str]]) -> PixelRule | None:
+        return next((rule for rule in self.rules if rule.matches(originals)), None)
+
+    def match_tags(self) -> set[int]:
+        """The tags whose original values some rule's match reads."""
+        return {condition.tag for rule in self.rules for condition in rule.match}
+
+
+@dataclass(frozen=True)
 class MethodCode:
     """A CID 7050 code for De-identification Method Code Sequence."""
 
@@ -145,6 +214,7 @@ class Profile:
     unlisted: dict[str, Rule] = field(default_factory=dict)  # by VR
     private: PrivatePolicy = "remove"
     burned_in: BurnedInPolicy = "reject"
+    pixels: PixelPolicy = PixelPolicy()
     temporal: str = "REMOVED"
     date_shift: DateShift = DateShift()
     method_codes: tuple[MethodCode, ...] = ()
