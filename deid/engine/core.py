@@ -1,8 +1,8 @@
 """Apply a resolved profile to one dataset, element by element, at every depth.
 
 The engine is a plain function of (dataset, profile, key): no global state, so any number of
-workers agree without talking to each other. It never decodes pixel data: elements it keeps are
-left as read, so their bytes come out identical.
+workers agree without talking to each other. It decodes pixel data only to clean it (PS3.15
+E.3.1, see burned_in.py): elements it keeps are left as read, so their bytes come out identical.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from pydicom.sequence import Sequence
 
 from deid import standard
 from deid.engine import dates
+from deid.engine.burned_in import PixelPlan, clean_pixels, plan_pixels
 from deid.engine.dummy import dummy_value, empty_value
+from deid.engine.rejected import Rejected
 from deid.engine.scrub import Scrubber, tokens_of
 from deid.engine.uids import replace_uid
 from deid.keys import SecretKey
 from deid.profile.model import COMPOUND, Profile, Rule
 
-# PS3.15 E.1.1: modalities that routinely burn identifying text into the pixels.
-BURNED_IN_MODALITIES = frozenset({"US", "SC", "OT", "XC", "ES"})
 TEXT_VRS = frozenset({"AE", "CS", "LO", "SH", "PN", "ST", "LT", "UT", "UC", "UR"})
 TOKEN_VRS = frozenset({"PN", "LO", "SH", "AE", "UC", "DA", "DT"})
 DATE_VRS = frozenset({"DA", "DT", "TM"})
@@ -32,15 +32,6 @@ UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 REQUIRED = {0x00080016: "SOPClassUID", 0x00080018: "SOPInstanceUID",
             0x0020000D: "StudyInstanceUID", 0x0020000E: "SeriesInstanceUID"}
 PATIENT_ID, STUDY_UID = 0x00100020, 0x0020000D
-
-
-class Rejected(Exception):
-    """An instance that cannot be fully de-identified. The message names tags, never values."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -63,6 +54,7 @@ class Deidentified:
     dataset: Dataset
     uid_map: dict[str, str] = field(default_factory=dict)
     patient_ids: tuple[str, str] | None = None
+    transfer_syntax: str | None = None  # to write with, when cleaning pixels re-encoded them
 
 
 def tag_text(tag: int) -> str:
@@ -101,6 +93,12 @@ def _values(value: object) -> list[str]:
     return [str(value)]
 
 
+def originals_of(dataset: Dataset, tags: set[int]) -> dict[int, list[str]]:
+    """The values of the top-level elements ``tags``, as text, before anything changes."""
+    return {tag: [v.strip() for v in _values(dataset[tag].value)]
+            for tag in tags if tag in dataset}
+
+
 def _store(values: list[str]) -> object:
     return values[0] if len(values) == 1 else values
 
@@ -118,8 +116,7 @@ class _Run:
         self.templates: list[tuple[Dataset, int, Rule, str]] = []
         sop_class = str(dataset.get("SOPClassUID", "") or "")
         self.iod = standard.iod_of_sop_class(sop_class)
-        self.originals = {tag: [v.strip() for v in _values(dataset[tag].value)]
-                          for tag in self._original_tags() if tag in dataset}
+        self.originals = originals_of(dataset, self._original_tags())
         self._offset: int | None = None
         self._decided: tuple[str, Rule | None] = ("K", None)
         self.scrub = Scrubber(self._tokens(dataset)) if self._needs_scrub() else Scrubber([])
@@ -128,6 +125,7 @@ class _Run:
 
     def _original_tags(self) -> set[int]:
         tags = {PATIENT_ID, STUDY_UID} | self.profile.condition_tags()
+        tags |= self.profile.pixels.match_tags()
         tags |= {r.lookup.key_tag for r in self.profile.all_rules()
                  if r.lookup and r.lookup.key_tag is not None}
         return tags
@@ -466,27 +464,6 @@ class _Run:
                     unrendered.discard(tag)
 
 
-def _check_burned_in(dataset: Dataset, profile: Profile) -> None:
-    """PS3.15 E.1.1 and E.3.1: pixels that may carry burned-in identification are rejected
-    unless the profile cleans them or its curator has accepted them."""
-    burned = str(dataset.get("BurnedInAnnotation", "") or "").strip().upper()
-    modality = str(dataset.get("Modality", "") or "").strip().upper()
-    if burned == "YES":
-        why = "BurnedInAnnotation (0028,0301) is YES"
-    elif not burned and modality in BURNED_IN_MODALITIES:
-        why = ("BurnedInAnnotation (0028,0301) is absent and Modality (0008,0060) is one that "
-               "burns text in (US, SC, OT, XC, ES)")
-    else:
-        return
-    if profile.burned_in == "accept":
-        return
-    if profile.burned_in == "clean":
-        why += "; no pixel-cleaning rule covers this instance"
-    else:
-        why += "; use a profile with clean-pixel-data, or burned_in: accept once reviewed"
-    raise Rejected("burned_in_annotation", why)
-
-
 def _check_required(dataset: Dataset, when: str, valid: bool) -> None:
     """The UIDs that place an instance in its study and series, and name its output file,
     are present and single-valued and, when ``valid``, syntactically valid UIDs."""
@@ -516,27 +493,54 @@ def _add_markers(dataset: Dataset, profile: Profile) -> None:
         items.append(item)
     dataset.DeidentificationMethodCodeSequence = Sequence(items)
     dataset.LongitudinalTemporalInformationModified = profile.temporal
+    if profile.burned_in == "clean":
+        # E.3.1: with the Clean Pixel Data Option, Burned In Annotation is added as NO (an
+        # instance at risk is only written once its pixels are cleaned).
+        dataset.BurnedInAnnotation = "NO"
+
+
+def pixel_plan(dataset: Dataset, profile: Profile) -> PixelPlan:
+    """What the profile does to an instance's pixels (read from its original header).
+    Raises Rejected when the instance cannot be written for its pixels."""
+    return plan_pixels(dataset, profile, originals_of(dataset, profile.pixels.match_tags()))
+
+
+def _cleaning_syntax(dataset: Dataset, transfer_syntax: str | None) -> str:
+    if transfer_syntax is None:
+        meta = getattr(dataset, "file_meta", None)
+        transfer_syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if not transfer_syntax:
+        raise Rejected("unsupported_transfer_syntax", "the transfer syntax is unknown, so Pixel "
+                       "Data (7FE0,0010) cannot be cleaned")
+    return str(transfer_syntax)
 
 
 def deidentify_dataset(dataset: Dataset, profile: Profile, key: SecretKey,
-                       trace: list[Decision] | None = None) -> Deidentified:
-    """De-identify a dataset in place and return it with its mappings.
+                       trace: list[Decision] | None = None,
+                       transfer_syntax: str | None = None) -> Deidentified:
+    """De-identify a dataset in place and return it with its mappings. ``transfer_syntax``,
+    the one its Pixel Data is encoded in (default: its file meta), is needed to clean pixels.
 
     Raises Rejected when the instance cannot be fully de-identified; the dataset is then in
     an undefined state and must not be written.
     """
     _check_required(dataset, "in the input", valid=False)
-    _check_burned_in(dataset, profile)
     run = _Run(dataset, profile, key, trace)
+    # PS3.15 E.3.1: decided on the original header, applied after the element pass.
+    pixels = plan_pixels(dataset, profile, run.originals)
     run.process(dataset, (), "apply")
     run.render_templates()
+    written_syntax = None
+    if pixels.cleans:
+        written_syntax = clean_pixels(dataset, pixels,
+                                      _cleaning_syntax(dataset, transfer_syntax))
     _add_markers(dataset, profile)
     _check_required(dataset, "after de-identification", valid=True)
     old_id = (run.originals.get(PATIENT_ID) or [""])[0]
     new_id = "\\".join(_values(dataset.get(PATIENT_ID).value)) if PATIENT_ID in dataset else ""
     # A patient crosswalk row only where the profile gives the patient a new ID.
     ids = (old_id, new_id) if old_id and new_id and new_id != old_id else None
-    return Deidentified(dataset, run.uid_map, ids)
+    return Deidentified(dataset, run.uid_map, ids, written_syntax)
 
 
-__all__ = ["Decision", "Deidentified", "Rejected", "deidentify_dataset"]
+__all__ = ["Decision", "Deidentified", "Rejected", "deidentify_dataset", "pixel_plan"]

@@ -149,9 +149,11 @@ def deidentify_bytes(data: bytes, profile: Profile, key: SecretKey,
             raise Rejected("dicomdir", "a DICOMDIR is not de-identified but recreated from the "
                            "de-identified files it references (PS3.15 E.1.1)")
         transfer_syntax = _transfer_syntax(dataset)
-        result = deidentify_dataset(dataset, profile, key, trace)
+        result = deidentify_dataset(dataset, profile, key, trace, transfer_syntax)
         _check_complete()  # sequences are parsed as the engine reaches them
         out = result.dataset
+        if result.transfer_syntax is not None:  # pixels cleaned and possibly re-encoded
+            transfer_syntax = UID(result.transfer_syntax)
         if not transfer_syntax.is_transfer_syntax:
             raise Rejected("unsupported_transfer_syntax", "the transfer syntax "
                            f"{transfer_syntax} cannot be written by this version")

@@ -50,6 +50,7 @@ ACTION_VRS: dict[str, set[str] | None] = {
     "lookup": TEXT_VRS | {"DA", "DT", "TM", "AS", "DS", "IS", "UI"},
 }
 LOOKUP_MISSING = ("reject", "X", "Z", "D")
+CLEAN_PIXEL_CODE = "113101"  # CID 7050 Clean Pixel Data Option
 PIXELS_KEYS = ("ultrasound_regions", "ocr", "rules")
 PIXEL_RULE_KEYS = ("name", "match", "blank", "note")
 PIXEL_SETTINGS = {"ultrasound_regions": ("off", "keep-inside"), "ocr": ("off", "check", "redact")}
@@ -800,6 +801,10 @@ def load_profiles(specs: Sequence[str]) -> Profile:
     _check_exclusive(documents)
     burned_in = settings.get("burned_in", "reject")
     pixels = _compose_pixels(documents, burned_in)
+    if burned_in == "clean" and not any(code.value == CLEAN_PIXEL_CODE for code in codes):
+        # PS3.15 E.3.1: a profile that cleans pixels applies the Clean Pixel Data Option, also
+        # when it sets burned_in: clean itself instead of extending clean-pixel-data.
+        codes.append(MethodCode(CLEAN_PIXEL_CODE, *standard.method_code(CLEAN_PIXEL_CODE)))
     temporal = settings.get("temporal", "REMOVED")
     profile = Profile(
         names=tuple(doc.name for doc in documents),

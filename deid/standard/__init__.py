@@ -26,6 +26,12 @@ def _read(name: str) -> dict:
         return json.load(f)
 
 
+def method_code(value: str) -> tuple[str, str]:
+    """(coding scheme, meaning) of a CID 7050 De-identification Method code."""
+    code = _read("cid7050.json")["codes"][value]
+    return code["scheme"], code["meaning"]
+
+
 @cache
 def _dictionary() -> tuple[dict[int, ElementInfo], dict[str, ElementInfo]]:
     by_tag: dict[int, ElementInfo] = {}
