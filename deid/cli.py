@@ -194,6 +194,9 @@ def _cmd_explain(args: argparse.Namespace) -> int:
             "written": result.written,
             "rejection": ({"reason": result.rejection.reason,
                            "message": result.rejection.message} if result.rejection else None),
+            "pixels": {"plan": result.pixels, "rules_tried": [
+                {"name": rule.name, "source": str(rule.source), "matches": failed is None,
+                 "first_mismatch": failed} for rule, failed in result.pixel_rules]},
             "counts": result.counts(), "elements": [r.as_json() for r in rows]})
         return EXIT_OK if result.written else EXIT_REJECTED
     print(f"explain {args.input} with {' + '.join(profile.names)}")
@@ -206,6 +209,10 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     else:
         counts = ", ".join(f"{n} {what}" for what, n in result.counts().items())
         print(f"result: written ({counts})")
+    print(f"pixels: {result.pixels}")
+    for rule, failed in result.pixel_rules:
+        print(f"  pixel rule {rule.name!r} ({rule.source}): "
+              + ("matches" if failed is None else f"{failed} does not match"))
     if not result.aligned:
         print("note: elements could not be matched to their items; paths have no item index")
     if rows:

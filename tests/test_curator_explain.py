@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from dicom_factory import to_bytes
+from pixel_instances import PROFILE as PIXEL_PROFILE
+from pixel_instances import image as pixel_image
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset
@@ -263,3 +265,39 @@ def test_without_pairing_the_trace_is_shown_as_recorded(capsys, monkeypatch):
     assert "note: elements could not be matched to their items" in out
     name = next(line for line in out.splitlines() if " PatientName " in line)
     assert "<21 chars> -> <empty>" in name and "CompressedSamples" not in out
+
+
+def test_explain_shows_the_pixel_rule_that_matches_and_those_tried_before(capsys, tmp_path):
+    (tmp_path / "site.yaml").write_text(PIXEL_PROFILE.format(ultrasound="'off'", ocr="'off'"))
+    source = _write(pixel_image(model="Other"), tmp_path / "us.dcm")
+    site = str(tmp_path / "site.yaml")
+    assert main(["explain", source, "-p", site, "--changes-only"]) == 0
+    out = capsys.readouterr().out
+    assert f"pixels: pixel rule 'acme-any' ({site}:10) blanks [0, 40, 64, 8]\n" in out
+    assert f"  pixel rule 'acme-top-bar' ({site}:7): ManufacturerModelName does not match\n" \
+           f"  pixel rule 'acme-any' ({site}:10): matches\n" in out
+    assert "second-frame" not in out  # after the first match, no rule is tried
+    row = next(line for line in out.splitlines() if line.startswith("(7FE0,0010)"))
+    assert "changed" in row and "pixels cleaned (PS3.15 E.3.1" in row
+    report = _explain_json(capsys, source, "-p", site)
+    assert report["pixels"]["rules_tried"] == [
+        {"name": "acme-top-bar", "source": f"{site}:7", "matches": False,
+         "first_mismatch": "ManufacturerModelName"},
+        {"name": "acme-any", "source": f"{site}:10", "matches": True, "first_mismatch": None}]
+    assert _by_path(report)["BurnedInAnnotation"]["result"] == "added"
+
+
+def test_explain_says_why_no_pixel_rule_covers_an_instance(capsys, tmp_path):
+    (tmp_path / "site.yaml").write_text(PIXEL_PROFILE.format(ultrasound="keep-inside",
+                                                             ocr="'off'"))
+    source = _write(pixel_image(manufacturer="NOBODY"), tmp_path / "us.dcm")
+    report = _explain_json(capsys, source, "-p", str(tmp_path / "site.yaml"), expect=1)
+    assert report["pixels"]["plan"].startswith("not written: burned_in_annotation: ")
+    assert report["pixels"]["plan"].endswith(
+        "no pixel rule matches and it has no Sequence of Ultrasound Regions (0018,6011) to keep")
+    assert [r["first_mismatch"] for r in report["pixels"]["rules_tried"]] == ["Manufacturer"] * 3
+    assert "NOBODY" not in json.dumps(report)
+    source = _write(pixel_image("CT", manufacturer="NOBODY"), tmp_path / "ct.dcm")
+    report = _explain_json(capsys, source, "-p", str(tmp_path / "site.yaml"))
+    assert report["pixels"]["plan"] == ("kept byte for byte: no sign of burned-in text and no "
+                                        "pixel rule matches")

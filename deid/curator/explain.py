@@ -27,9 +27,11 @@ from deid.curator.elements import (
     walk,
 )
 from deid.engine import Decision, Rejection, deidentify_bytes, read_dataset
-from deid.engine.core import Rejected
+from deid.engine.core import Rejected, originals_of, pixel_plan
 from deid.keys import SecretKey
-from deid.profile.model import COMPOUND, Profile, Rule
+from deid.profile.model import COMPOUND, PixelRule, Profile, Rule
+
+PIXEL_DATA = 0x7FE00010
 
 RESULTS = ("kept", "changed", "emptied", "removed", "added", "not written")
 
@@ -88,6 +90,10 @@ class Explanation:
     rows: list[Row] = field(default_factory=list)
     rejection: Rejection | None = None
     aligned: bool = True  # False: item indices and creators could not be recovered
+    pixels: str = ""  # what happens to the pixels, and why (PS3.15 E.3.1)
+    # The pixel rules tried, in order, up to the one that matches: (rule, the keyword of its
+    # first condition that does not hold, or None where the rule matches).
+    pixel_rules: list[tuple[PixelRule, str | None]] = field(default_factory=list)
 
     @property
     def written(self) -> bool:
@@ -109,6 +115,7 @@ def explain(data: bytes, profile: Profile, key: SecretKey, *,
     except Rejected as exc:
         explanation.rejection = Rejection(exc.reason, exc.message)
         return explanation
+    explanation.pixels, explanation.pixel_rules = _pixels(original, profile)
     trace: list[Decision] = []
     result = deidentify_bytes(data, profile, key, trace=trace)
     output: Dataset | None = None
@@ -137,9 +144,26 @@ def explain(data: bytes, profile: Profile, key: SecretKey, *,
             if change.change == "added":
                 explanation.rows.append(Row(
                     change.path, change.tag, change.name, change.vr, "add", None,
-                    "added by de-identification (PS3.15 E.1.1, E.3.6 markers)", "added", None,
-                    change.after))
+                    "added by de-identification (PS3.15 E.1.1, E.3.1, E.3.6 markers)", "added",
+                    None, change.after))
     return explanation
+
+
+def _pixels(original: Dataset, profile: Profile
+            ) -> tuple[str, list[tuple[PixelRule, str | None]]]:
+    """What the profile does to the pixels, and the pixel rules tried on the way."""
+    try:
+        summary = pixel_plan(original, profile).describe()
+    except Rejected as exc:
+        summary = f"not written: {exc.reason}: {exc.message}"
+    originals = originals_of(original, profile.pixels.match_tags())
+    tried: list[tuple[PixelRule, str | None]] = []
+    for rule in profile.pixels.rules:
+        failed = next((c.keyword for c in rule.match if not c.holds(originals)), None)
+        tried.append((rule, failed))
+        if failed is None:
+            break
+    return summary, tried
 
 
 def _pair(original: Dataset, trace: list[Decision | None]
@@ -243,6 +267,8 @@ def _note(decision: Decision, tag: int, profile: Profile, result: str,
     rule, action = decision.rule, decision.action
     group, element = tag >> 16, tag & 0xFFFF
     if rule is None:
+        if tag == PIXEL_DATA and result == "changed":
+            return "pixels cleaned (PS3.15 E.3.1; see pixels above)"
         if is_private_creator(tag):
             return ("private creator: kept while an element of its block is"
                     if result != "removed" else "private creator: no element of its block kept")
