@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+import deid.pixels
+from deid.curator.lint import lint
 from deid.profile import ProfileError, load_profiles
 from deid.profile.model import PixelPolicy
 
@@ -141,3 +143,24 @@ pixels:
     assert pixels.first_match(both).name == "acme-x1"
     assert load_profiles([second, first]).pixels.first_match(both).name == "acme"
     assert pixels.first_match({0x00080070: ["OTHER"]}) is None
+
+
+OCR_PROFILE = """\
+name: ocr
+extends: [clean-pixel-data]
+pixels:
+  ocr: check
+  rules:
+  - {name: us, match: {Modality: US}, blank: [[0, 0, 10, 10]]}
+"""
+
+
+def test_lint_warns_when_ocr_is_asked_for_and_tesseract_is_missing(tmp_path, monkeypatch):
+    path = _write(tmp_path, "ocr.yaml", OCR_PROFILE)
+    monkeypatch.setattr(deid.pixels, "ocr_available", lambda: True)
+    assert lint([path]) == []
+    monkeypatch.setattr(deid.pixels, "ocr_available", lambda: False)
+    (finding,) = lint([path])
+    assert (finding.line, finding.column, finding.kind) == (4, 8, "ocr")
+    assert finding.message.startswith("ocr: check needs Tesseract, which is not installed here")
+    assert "ocr_unavailable" in finding.message and "tesseract-ocr" in finding.fix

@@ -54,7 +54,7 @@ class Finding:
     file: str
     line: int
     column: int
-    kind: str  # error, shadowed, disagree, condition, lookup, template, region
+    kind: str  # error, shadowed, disagree, condition, lookup, template, region, ocr, pixels
     message: str
     fix: str = ""
 
@@ -96,6 +96,8 @@ def lint(specs: Sequence[str]) -> list[Finding]:
     findings.extend(_condition_values(composition))
     findings.extend(_lookup_tables(composition))
     findings.extend(_pixel_rules(composition, profile))
+    if profile is not None:
+        findings.extend(_pixel_tools(composition, profile))
     order = {doc.path: i for i, doc in enumerate(documents)}
     return sorted(findings, key=lambda f: (order.get(f.file, len(order)), f.file, f.line,
                                            f.column, f.message))
@@ -381,6 +383,40 @@ def _pixel_rules(composition: Composition, profile: Profile | None) -> list[Find
                     f"({same.source}) has the same match and is tried first",
                     "delete one of them, or make the matches differ"))
     return findings
+
+
+def _pixel_tools(composition: Composition, profile: Profile) -> list[Finding]:
+    """The pixel library and Tesseract, where the profile needs them: without them every
+    instance the profile would clean is rejected."""
+    pixels = profile.pixels
+    if not (pixels.rules or pixels.ultrasound_regions != "off"):
+        return []
+    try:
+        from deid.pixels import ocr_available
+    except ImportError as exc:
+        doc = _last_setting(composition, "rules") or _last_setting(composition,
+                                                                   "ultrasound_regions")
+        where = doc.data.key_marks["pixels"]
+        return [Finding(doc.path, *where, "pixels",
+                        f"cleaning pixels needs the 'pixels' extra ({exc.name} is missing): "
+                        "every instance to clean would be rejected (pixels_unavailable)",
+                        "pip install 'deid-pipeline[pixels]'")]
+    if pixels.ocr == "off" or ocr_available():
+        return []
+    doc = _last_setting(composition, "ocr")
+    where = doc.data["pixels"].value_marks["ocr"]
+    return [Finding(doc.path, *where, "ocr",
+                    f"ocr: {pixels.ocr} needs Tesseract, which is not installed here: every "
+                    "instance to clean would be rejected (ocr_unavailable)",
+                    "install pytesseract and the tesseract program (Debian: tesseract-ocr), "
+                    "or set 'ocr: off'")]
+
+
+def _last_setting(composition: Composition, key: str):
+    """The last document whose pixels section sets ``key`` (the one that decides it)."""
+    return next((doc for doc in reversed(composition.documents)
+                 if isinstance(doc.data.get("pixels"), dict) and key in doc.data["pixels"]),
+                None)
 
 
 def _raw_pixel_rules(document) -> dict[tuple[int, int], Located]:
