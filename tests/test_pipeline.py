@@ -26,6 +26,9 @@ from apache_beam.io.filesystem import FileMetadata
 from apache_beam.portability.api import beam_runner_api_pb2
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from dicom_factory import to_bytes
+from pixel_instances import PROFILE as PIXEL_PROFILE
+from pixel_instances import image, us_regions
 
 from deid.beam import DeidentifyInstances, KeySource, ReadInstances, WriteInstances
 from deid.beam.paths import STAGING
@@ -45,6 +48,13 @@ REASONS = {"unreadable", "not_dicom", "burned_in_annotation", "missing_attribute
            "invalid_uid", "dicomdir", "lookup_missing", "profile_error", "write_failed",
            "unsupported_transfer_syntax", "internal_error", "output_error",
            "duplicate_instance"}
+# Reasons of the Clean Pixel Data Option: the pixel library's (deid.pixels) and the engine's.
+PIXEL_REASONS = {"float_pixel_data", "invalid_attribute", "invalid_palette", "invalid_region",
+                 "malformed_ultrasound_regions", "no_pixel_data", "ocr_unavailable",
+                 "pixel_data_length", "region_outside_image", "unsupported_bit_depth",
+                 "unsupported_photometric_interpretation", "text_remains",
+                 "pixels_unavailable"}
+REASONS |= PIXEL_REASONS
 HASHED_PATIENT_ID = """\
 name: hashed-patient-id
 extends: [basic]
@@ -529,3 +539,54 @@ def test_multi_processing_matches_a_single_process_run(tmp_path, monkeypatch):
                      "--output", str(tmp_path / "throwaway"), "--direct_running_mode",
                      "multi_processing", "--direct_num_workers", "2"])
     assert throwaway.consistent and throwaway.read == 1
+
+
+# --- the Clean Pixel Data Option (PS3.15 E.3.1) ----------------------------------------------
+
+def _pixel_inputs(folder: Path) -> dict[str, str]:
+    """Synthetic instances at risk of burned-in text, by what should happen to them."""
+    folder.mkdir()
+    us_acme = image("US", model="SonoOne")  # pixel rule acme-top-bar
+    sc_acme = image("SC")  # pixel rule acme-any
+    us_regions_only = image("US", manufacturer="NOBODY")  # ultrasound_regions: keep-inside
+    us_regions_only.SequenceOfUltrasoundRegions = us_regions((8, 10, 55, 39))
+    uncovered = image("US", manufacturer="NOBODY")  # at risk, nothing covers it
+    paths = {}
+    for number, (name, ds) in enumerate({"us-acme": us_acme, "sc-acme": sc_acme,
+                                         "us-regions": us_regions_only,
+                                         "uncovered": uncovered}.items(), start=1):
+        ds.SOPInstanceUID = f"1.2.826.0.1.3680043.8.498.77.{number}"
+        paths[name] = str(folder / f"{name}.dcm")
+        Path(paths[name]).write_bytes(to_bytes(ds))
+    return paths
+
+
+def test_pixel_rules_write_instances_that_were_quarantined(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEID_SECRET", SECRET)
+    inputs = _pixel_inputs(tmp_path / "in")
+    profile = tmp_path / "site.yaml"
+    profile.write_text(PIXEL_PROFILE.format(ultrasound="keep-inside", ocr="'off'"))
+    before = run(["--input", str(tmp_path / "in"), "--profile", "clean-pixel-data",
+                  "--output", str(tmp_path / "before")])
+    check_run(before, list(inputs.values()), tmp_path / "before",
+              tmp_path / "before-quarantine")
+    assert (before.written, before.by_reason) == (0, {"burned_in_annotation": 4})
+
+    report = run(["--sample", "--input", str(tmp_path / "in"), "--profile", str(profile),
+                  "--output", str(tmp_path / "out")])
+    every = [*SAMPLE, *inputs.values()]
+    manifest, records = check_run(report, every, tmp_path / "out", tmp_path / "out-quarantine")
+    reasons = {Path(r["input"]).name: r["reason"] for r in records}
+    assert reasons["uncovered.dcm"] == "burned_in_annotation"
+    assert not {"us-acme.dcm", "sc-acme.dcm", "us-regions.dcm"} & set(reasons)
+    # What the sample run wrote before is still written: the rules only add.
+    plain = deidentify.run(deidentify.plan(["--sample", "--profile", "clean-pixel-data",
+                                            "--output", str(tmp_path / "plain")]))
+    assert report.written == plain.written + 3
+    ours = [ds for ds in (pydicom.dcmread(row["output_path"]) for row in manifest)
+            if (ds.get("Rows"), ds.get("Columns")) == (48, 64)]
+    assert sorted(ds.Modality for ds in ours) == ["SC", "US", "US"]
+    for ds in ours:
+        assert ds.BurnedInAnnotation == "NO"
+        assert "113101" in [i.CodeValue for i in ds.DeidentificationMethodCodeSequence]
+        assert 0 in ds.PixelData and 200 in ds.PixelData  # blanked in part
