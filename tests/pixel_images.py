@@ -39,3 +39,41 @@ def inside(region: Region, rows: int, columns: int) -> np.ndarray:
     mask = np.zeros((rows, columns), dtype=bool)
     mask[region.top:region.top + region.height, region.left:region.left + region.width] = True
     return mask
+
+
+def frames_of(ds: Dataset, *, raw: bool = True) -> np.ndarray:
+    """Every frame as (frames, rows, columns[, samples]); raw keeps YCbCr as stored."""
+    from pydicom.pixels import pixel_array
+
+    arr = pixel_array(ds, raw=raw)
+    single = int(ds.get("NumberOfFrames") or 1) == 1
+    return arr[None] if single else arr
+
+
+def draw_text(ds: Dataset, text: str, left: int, top: int, size: int = 24,
+              frames: tuple[int, ...] | None = None) -> Region:
+    """Draw `text` in the brightest value into the given frames (1-based; None: all), written
+    back in the dataset's own transfer syntax (pydicom's encoders for compressed ones), and
+    return the Region that bounds it."""
+    from pydicom.pixels import compress
+    from pydicom.pixels.utils import pack_bits
+
+    arr = frames_of(ds)
+    mask, box = text_mask(ds.Rows, ds.Columns, text, left, top, size)
+    bright = {"MONOCHROME1": 0, "YBR_FULL": (255, 128, 128)}.get(
+        ds.PhotometricInterpretation, (1 << (ds.BitsStored - ds.PixelRepresentation)) - 1)
+    for index in range(arr.shape[0]):
+        if frames is None or index + 1 in frames:
+            arr[index][mask] = bright
+    syntax = transfer_syntax(ds)
+    single = arr[0] if arr.shape[0] == 1 else arr
+    if ds.file_meta.TransferSyntaxUID.is_compressed:
+        if ds.PhotometricInterpretation in ("YBR_RCT", "YBR_ICT"):
+            ds.PhotometricInterpretation = "RGB"  # as decoded; the encoder keeps RGB
+        compress(ds, syntax, arr=single, generate_instance_uid=False)
+    elif ds.BitsAllocated == 1:
+        ds.PixelData = pack_bits(arr)
+    else:
+        assert ds.file_meta.TransferSyntaxUID.is_little_endian
+        ds.PixelData = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+    return box

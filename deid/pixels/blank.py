@@ -12,8 +12,9 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from deid.pixels.encapsulated import blank_encapsulated
 from deid.pixels.image import read_image
-from deid.pixels.model import Cleaned, PixelError, Region
+from deid.pixels.model import Cleaned, Region
 from deid.pixels.native import blank_native
 from deid.pixels.regions import check_regions, frame_mask
 
@@ -40,5 +41,4 @@ def blank_regions(dataset: Dataset, transfer_syntax: str, regions: Sequence[Regi
     if transfer_syntax in NATIVE:
         blank_native(dataset, image, NATIVE[transfer_syntax], masks, image.blank(dataset))
         return Cleaned(transfer_syntax, len(masks))
-    raise PixelError("unsupported_transfer_syntax",
-                     f"pixels in transfer syntax {transfer_syntax} cannot be cleaned")
+    return blank_encapsulated(dataset, transfer_syntax, image, masks)
