@@ -114,6 +114,11 @@ def _cmd_profile_show(args: argparse.Namespace) -> int:
     if profile.method_codes:
         print("method codes: " + "; ".join(f"{c.value} {c.meaning}"
                                            for c in profile.method_codes))
+    pixels = profile.pixels
+    if pixels.rules or pixels.ultrasound_regions != "off" or pixels.ocr != "off":
+        print(f"pixels: ultrasound_regions: {pixels.ultrasound_regions}   ocr: {pixels.ocr}   "
+              "rules, in the order tried: " + (", ".join(
+                  f"{r.name} ({r.source})" for r in pixels.rules) or "none"))
     print()
     table(["TAG", "ELEMENT", "ACTION", "CONDITIONS", "DECIDED BY"], [r.cells for r in rows])
     elements = len({(r.tag, r.element) for r in rows})

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 import deid.pixels
+from deid.cli import main
 from deid.curator.lint import lint
 from deid.profile import ProfileError, load_profiles
 from deid.profile.model import PixelPolicy
@@ -164,3 +166,15 @@ def test_lint_warns_when_ocr_is_asked_for_and_tesseract_is_missing(tmp_path, mon
     assert (finding.line, finding.column, finding.kind) == (4, 8, "ocr")
     assert finding.message.startswith("ocr: check needs Tesseract, which is not installed here")
     assert "ocr_unavailable" in finding.message and "tesseract-ocr" in finding.fix
+
+
+def test_profile_show_lists_pixel_rules_in_the_order_tried(tmp_path, capsys):
+    path = _write(tmp_path, "ocr.yaml", OCR_PROFILE)
+    assert main(["profile", "show", path, "-a", "PatientName"]) == 0
+    out = capsys.readouterr().out
+    assert f"pixels: ultrasound_regions: off   ocr: check   rules, in the order tried: us " \
+           f"({path}:6)\n" in out
+    assert main(["profile", "show", path, "-a", "PatientName", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["pixels"]
+    assert shown["rules"] == [{"name": "us", "source": f"{path}:6", "match": {"Modality": ["US"]},
+                               "blank": ["[0, 0, 10, 10]"]}]

@@ -269,6 +269,8 @@ def _note(decision: Decision, tag: int, profile: Profile, result: str,
     if rule is None:
         if tag == PIXEL_DATA and result == "changed":
             return "pixels cleaned (PS3.15 E.3.1; see pixels above)"
+        if action == "K" and result == "changed":  # only cleaning pixels changes what is kept
+            return "follows the cleaned pixels' new encoding (PS3.15 E.3.1)"
         if is_private_creator(tag):
             return ("private creator: kept while an element of its block is"
                     if result != "removed" else "private creator: no element of its block kept")

@@ -148,6 +148,13 @@ def settings(profile: Profile) -> dict:
                        "max_days": profile.date_shift.max_days},
         "method_codes": [{"value": c.value, "scheme": c.scheme, "meaning": c.meaning}
                          for c in profile.method_codes],
+        "pixels": {
+            "ultrasound_regions": profile.pixels.ultrasound_regions, "ocr": profile.pixels.ocr,
+            "rules": [{"name": r.name, "source": str(r.source),
+                       "match": {c.keyword: ({"pattern": c.pattern} if c.pattern is not None
+                                             else sorted(c.values)) for c in r.match},
+                       "blank": [str(region) for region in r.blank]}
+                      for r in profile.pixels.rules]},
     }
 
 

@@ -714,7 +714,7 @@ def _compose_pixels(documents: list[ProfileDocument], burned_in: str) -> PixelPo
         raise ProfileError([Problem(
             last.path, *last.data.key_marks["pixels"],
             f"pixel cleaning needs burned_in: clean, and this composition has burned_in: "
-            f"{burned_in}, so its pixel rules would never apply (PS3.15 E.3.1)",
+            f"{burned_in}, so its pixels section would never apply (PS3.15 E.3.1)",
             "extend clean-pixel-data (or set 'burned_in: clean') in the profile with the "
             "pixel rules")])
     return policy
