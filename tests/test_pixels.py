@@ -292,3 +292,47 @@ def test_lossy_sources_come_out_uncompressed_and_marked_lossy(name: str):
     assert ds.PhotometricInterpretation == ("RGB" if color else "MONOCHROME2")
     blank = [0, 0, 0] if color else -(1 << (ds.BitsStored - 1)) if ds.PixelRepresentation else 0
     _assert_blanked(before, frames_of(ds), _frame_mask(before, region), blank)
+
+
+@pytest.mark.parametrize("origin", [(1, 1), (21, -9)])
+def test_kept_overlay_planes_are_blanked_in_the_same_regions(origin: tuple[int, int]):
+    ds = pydicom_file("examples_overlay.dcm")  # one 300x484 plane in (6000,3000)
+    ds[0x60000050].value = list(origin)  # the plane's (1,1) lies on image (row, column)
+    plane = ds.overlay_array(0x6000).copy()
+    plane[:, :] = 1  # every bit set: any bit blanked outside the region would show
+    ds[0x60003000].value = np.packbits(plane.ravel(), bitorder="little").tobytes()
+    region = Region(100, 50, 40, 30)
+
+    blank_regions(ds, transfer_syntax(ds), [region])
+
+    after = ds.overlay_array(0x6000)
+    expected = np.ones_like(plane)
+    row, column = origin
+    expected[50 - row + 1:80 - row + 1, 100 - column + 1:140 - column + 1] = 0
+    assert (after == expected).all()
+
+
+def test_overlay_outside_keep_only_is_blanked():
+    ds = pydicom_file("examples_overlay.dcm")
+    plane = ds.overlay_array(0x6000)
+    kept = Region(0, 0, 484, 150)
+
+    blank_regions(ds, transfer_syntax(ds), [], keep_only=[kept])
+
+    after = ds.overlay_array(0x6000)
+    assert (after[:150] == plane[:150]).all() and not after[150:].any()
+
+
+def test_a_kept_icon_image_is_blanked_whole():
+    ds = pydicom_file("CT_small.dcm")
+    icon = Dataset()
+    icon.Rows = icon.Columns = 4
+    icon.SamplesPerPixel, icon.PhotometricInterpretation = 1, "MONOCHROME2"
+    icon.BitsAllocated = icon.BitsStored = 8
+    icon.HighBit, icon.PixelRepresentation = 7, 0
+    icon.PixelData = bytes(range(1, 17))
+    ds.IconImageSequence = Sequence([icon])
+
+    blank_regions(ds, transfer_syntax(ds), [Region(0, 0, 5, 5)])
+
+    assert ds.IconImageSequence[0].PixelData == bytes(16)

@@ -15,6 +15,7 @@ touches, blank, and write back.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -44,10 +45,9 @@ LOSSY_METHOD = {JPEGBaseline8Bit: "ISO_10918_1", JPEGExtended12Bit: "ISO_10918_1
 OFFSET_TABLES = ("ExtendedOffsetTable", "ExtendedOffsetTableLengths")
 
 
-def blank_encapsulated(dataset: Dataset, syntax: str, image: Image,
-                       masks: Mapping[int, np.ndarray]) -> Cleaned:
-    """Set the masked pixels (frame number -> mask) to the blank that displays black, in place;
-    returns the syntax the dataset must now be written with."""
+def encapsulated_frames(dataset: Dataset, syntax: str, image: Image) -> list[bytes]:
+    """The encoded frames of Pixel Data, once a decoder for `syntax` is known to be installed.
+    Raises PixelError."""
     try:
         decoder = get_decoder(syntax)
     except NotImplementedError:
@@ -56,7 +56,25 @@ def blank_encapsulated(dataset: Dataset, syntax: str, image: Image,
     if not decoder.is_available:
         raise PixelError("decoder_unavailable", f"no decoder for transfer syntax {syntax} is "
                          "installed (the pixels extra: pylibjpeg and its plugins, pyjpegls)")
-    frames = _frames(dataset, image)
+    offsets = None
+    if all(keyword in dataset for keyword in OFFSET_TABLES):
+        offsets = (dataset.ExtendedOffsetTable, dataset.ExtendedOffsetTableLengths)
+    try:
+        frames = list(generate_frames(dataset.PixelData, number_of_frames=image.frames,
+                                      extended_offsets=offsets))
+    except Exception as exc:  # pydicom raises several kinds for broken encapsulation
+        raise PixelError("decode_failed", "(7FE0,0010) Pixel Data is not valid encapsulated "
+                         f"data ({type(exc).__name__})") from None
+    if len(frames) != image.frames:
+        raise PixelError("pixel_data_length", f"(7FE0,0010) Pixel Data holds {len(frames)} "
+                         f"frames where (0028,0008) Number of Frames says {image.frames}")
+    return frames
+
+
+def blank_encapsulated(dataset: Dataset, syntax: str, image: Image, frames: list[bytes],
+                       masks: Mapping[int, np.ndarray]) -> Cleaned:
+    """Set the masked pixels (frame number -> mask) of the encoded `frames` to the blank that
+    displays black, in place; returns the syntax the dataset must now be written with."""
     if syntax in REENCODED and get_encoder(syntax).is_available:
         try:
             reencoded = {number: _reencode(dataset, frames[number - 1], syntax, image, mask)
@@ -89,22 +107,6 @@ def blank_encapsulated(dataset: Dataset, syntax: str, image: Image,
     return Cleaned(ExplicitVRLittleEndian, len(masks))
 
 
-def _frames(dataset: Dataset, image: Image) -> list[bytes]:
-    offsets = None
-    if all(keyword in dataset for keyword in OFFSET_TABLES):
-        offsets = (dataset.ExtendedOffsetTable, dataset.ExtendedOffsetTableLengths)
-    try:
-        frames = list(generate_frames(dataset.PixelData, number_of_frames=image.frames,
-                                      extended_offsets=offsets))
-    except Exception as exc:  # pydicom raises several kinds for broken encapsulation
-        raise PixelError("decode_failed", "(7FE0,0010) Pixel Data is not valid encapsulated "
-                         f"data ({type(exc).__name__})") from None
-    if len(frames) != image.frames:
-        raise PixelError("pixel_data_length", f"(7FE0,0010) Pixel Data holds {len(frames)} "
-                         f"frames where (0028,0008) Number of Frames says {image.frames}")
-    return frames
-
-
 def _options(image: Image) -> dict[str, object]:
     return {"rows": image.rows, "columns": image.columns, "samples_per_pixel": image.samples,
             "bits_allocated": image.bits_allocated, "bits_stored": image.bits_stored,
@@ -127,7 +129,7 @@ def _decode(frame: bytes, syntax: str, image: Image, *,
     if arr.shape[:2] != (image.rows, image.columns):
         raise PixelError("decode_failed", "a decoded frame does not match (0028,0010) Rows "
                          "and (0028,0011) Columns")
-    return arr, Image(**{**image.__dict__, "photometric": photometric, "planar": 0})
+    return arr, replace(image, photometric=photometric, planar=0)
 
 
 def _blank(arr: np.ndarray, mask: np.ndarray, blank: tuple[int, ...]) -> None:

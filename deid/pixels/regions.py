@@ -51,8 +51,10 @@ def check_regions(regions: Sequence[Region], rows: int, columns: int, frames: in
 
 
 def _paint(mask: np.ndarray, region: Region) -> None:
+    """Set the region's pixels; a region may reach or lie beyond any edge."""
     top, left = max(region.top, 0), max(region.left, 0)
-    mask[top:region.top + region.height, left:region.left + region.width] = True
+    bottom, right = max(region.top + region.height, 0), max(region.left + region.width, 0)
+    mask[top:bottom, left:right] = True
 
 
 def frame_mask(frame: int, rows: int, columns: int, regions: Sequence[Region],
