@@ -125,7 +125,6 @@ class _Run:
 
     def _original_tags(self) -> set[int]:
         tags = {PATIENT_ID, STUDY_UID} | self.profile.condition_tags()
-        tags |= self.profile.pixels.match_tags()
         tags |= {r.lookup.key_tag for r in self.profile.all_rules()
                  if r.lookup and r.lookup.key_tag is not None}
         return tags
@@ -525,9 +524,9 @@ def deidentify_dataset(dataset: Dataset, profile: Profile, key: SecretKey,
     an undefined state and must not be written.
     """
     _check_required(dataset, "in the input", valid=False)
-    run = _Run(dataset, profile, key, trace)
     # PS3.15 E.3.1: decided on the original header, applied after the element pass.
-    pixels = plan_pixels(dataset, profile, run.originals)
+    pixels = pixel_plan(dataset, profile)
+    run = _Run(dataset, profile, key, trace)
     run.process(dataset, (), "apply")
     run.render_templates()
     written_syntax = None
