@@ -8,6 +8,7 @@ import io
 import numpy as np
 import pytest
 from dicom_factory import KEY, to_bytes
+from pixel_images import text_mask
 from pixel_instances import PROFILE, image, us_regions
 from pydicom import dcmread
 from pydicom.dataset import Dataset
@@ -211,3 +212,21 @@ def test_without_the_pixels_extra_an_instance_to_clean_is_rejected(site, monkeyp
     assert isinstance(result, Rejection) and result.reason == "pixels_unavailable"
     assert "numpy" in result.message
     assert isinstance(run(image("CT", manufacturer="NOBODY"), site()), Output)
+
+
+@pytest.mark.skipif(not deid.pixels.ocr_available(), reason="Tesseract is not installed")
+def test_tesseract_finds_text_the_rules_missed(site):
+    def with_text() -> Dataset:
+        ds = image(model="SonoOne")  # acme-top-bar blanks [0, 0, 64, 8], not the text
+        ds.Rows, ds.Columns = 120, 320
+        pixels = np.zeros((120, 320), np.uint8)
+        pixels[text] = 255
+        ds.PixelData = pixels.tobytes()
+        return ds
+
+    text, _box = text_mask(120, 320, "DOE JANE 1961", 20, 60)
+    result = run(with_text(), site(ocr="check"))
+    assert isinstance(result, Rejection) and result.reason == "text_remains"
+    assert "DOE" not in result.message
+    out = written(with_text(), site(ocr="redact"))
+    assert not np.frombuffer(out.PixelData, np.uint8).reshape(120, 320)[text].any()
