@@ -177,6 +177,9 @@ def test_rejections_name_no_values():
     assert _rejection(ct, syntax, [Region(0, 0, 0, 10)]) == "invalid_region"
     assert _rejection(ct, syntax, [Region(0, 0, 5, 5, frames=(2,))]) == "region_outside_image"
     assert _rejection(ct, "1.2.3.4", [Region(0, 0, 5, 5)]) == "unsupported_transfer_syntax"
+    compressed = pydicom_file("MR_small_RLE.dcm")
+    assert _rejection(compressed, ExplicitVRLittleEndian,
+                      [Region(0, 0, 5, 5)]) == "pixel_data_encoding"
     undecodable = pydicom_file("JPEG-lossy.dcm")  # needs GDCM, which is not installed
     assert _rejection(undecodable, transfer_syntax(undecodable),
                       [Region(0, 0, 5, 5)]) == "decode_failed"
