@@ -17,7 +17,7 @@ from deid.pixels.image import REQUIRED, read_image
 from deid.pixels.model import PixelError, Region
 
 MIN_CONFIDENCE = 60  # Tesseract's word confidence, 0-100; lower finds noise in textures
-SMALL = 512  # frames with fewer rows are enlarged twice: Tesseract wants text ~20 pixels high
+SMALL = 256  # frames with fewer rows are enlarged twice: Tesseract wants text ~20 pixels high
 MARGIN = 2  # pixels added around each word's box
 SECONDS_PER_FRAME = 60
 VIEW_ATTRIBUTES = (*REQUIRED, "NumberOfFrames", "PlanarConfiguration", "HighBit",
