@@ -67,7 +67,16 @@ def draw_text(ds: Dataset, text: str, left: int, top: int, size: int = 24,
             arr[index][mask] = bright
     syntax = transfer_syntax(ds)
     single = arr[0] if arr.shape[0] == 1 else arr
-    if ds.file_meta.TransferSyntaxUID.is_compressed:
+    if ds.PhotometricInterpretation == "YBR_FULL_422" and not ds.file_meta.TransferSyntaxUID.\
+            is_compressed:  # native Y Y Cb Cr: the text goes into the luma only
+        raw = np.frombuffer(ds.PixelData, np.uint8).copy().reshape(-1, ds.Rows,
+                                                                   ds.Columns // 2, 4)
+        luma = raw[..., :2].reshape(-1, ds.Rows, ds.Columns)  # a view into raw
+        for index in range(luma.shape[0]):
+            if frames is None or index + 1 in frames:
+                luma[index][mask] = 255
+        ds.PixelData = raw.tobytes()
+    elif ds.file_meta.TransferSyntaxUID.is_compressed:
         if ds.PhotometricInterpretation in ("YBR_RCT", "YBR_ICT"):
             ds.PhotometricInterpretation = "RGB"  # as decoded; the encoder keeps RGB
         compress(ds, syntax, arr=single, generate_instance_uid=False)

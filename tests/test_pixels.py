@@ -175,8 +175,12 @@ def test_rejections_name_no_values():
     syntax = transfer_syntax(ct)
     assert _rejection(ct, syntax, [Region(500, 500, 10, 10)]) == "region_outside_image"
     assert _rejection(ct, syntax, [Region(0, 0, 0, 10)]) == "invalid_region"
+    assert _rejection(ct, syntax, [Region(0, 0, 2.5, 10)]) == "invalid_region"
     assert _rejection(ct, syntax, [Region(0, 0, 5, 5, frames=(2,))]) == "region_outside_image"
     assert _rejection(ct, "1.2.3.4", [Region(0, 0, 5, 5)]) == "unsupported_transfer_syntax"
+    compressed = pydicom_file("MR_small_RLE.dcm")
+    assert _rejection(compressed, ExplicitVRLittleEndian,
+                      [Region(0, 0, 5, 5)]) == "pixel_data_encoding"
     undecodable = pydicom_file("JPEG-lossy.dcm")  # needs GDCM, which is not installed
     assert _rejection(undecodable, transfer_syntax(undecodable),
                       [Region(0, 0, 5, 5)]) == "decode_failed"
@@ -336,3 +340,19 @@ def test_a_kept_icon_image_is_blanked_whole():
     blank_regions(ds, transfer_syntax(ds), [Region(0, 0, 5, 5)])
 
     assert ds.IconImageSequence[0].PixelData == bytes(16)
+
+
+@pytest.mark.parametrize(("name", "declared", "marked"), [
+    ("SC_rgb_jpeg_dcmtk.dcm", "00", "01"),  # JPEG Baseline is lossy whatever it says
+    ("SC_rgb_gdcm_KY.dcm", "00", "00"),     # JPEG 2000 may be reversible: trusted
+    ("SC_rgb_gdcm_KY.dcm", None, "01")])
+def test_lossy_marking_trusts_only_what_can_be_true(name: str, declared, marked: str):
+    ds = pydicom_file(name)
+    if declared is None:
+        del ds.LossyImageCompression
+    else:
+        ds.LossyImageCompression = declared
+
+    blank_regions(ds, transfer_syntax(ds), [Region(0, 0, 5, 5)])
+
+    assert ds.LossyImageCompression == marked

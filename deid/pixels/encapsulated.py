@@ -38,10 +38,12 @@ from deid.pixels.model import Cleaned, PixelError
 
 REENCODED = (RLELossless, JPEGLSLossless, JPEG2000Lossless)
 # Lossy (or possibly lossy) syntaxes and their Lossy Image Compression Method (PS3.3
-# C.7.6.1.1.5.1). JPEG 2000 and HTJ2K (not "Lossless Only") may be lossy: counted as lossy.
+# C.7.6.1.1.5.1). JPEG 2000, HTJ2K (not "Lossless Only") and JPEG-LS Near-Lossless may also
+# hold lossless data: counted as lossy unless Lossy Image Compression says "00".
 LOSSY_METHOD = {JPEGBaseline8Bit: "ISO_10918_1", JPEGExtended12Bit: "ISO_10918_1",
                 JPEGLSNearLossless: "ISO_14495_1", JPEG2000: "ISO_15444_1",
                 HTJ2K: "ISO_15444_15"}
+ALWAYS_LOSSY = (JPEGBaseline8Bit, JPEGExtended12Bit)
 OFFSET_TABLES = ("ExtendedOffsetTable", "ExtendedOffsetTableLengths")
 
 
@@ -100,7 +102,7 @@ def blank_encapsulated(dataset: Dataset, syntax: str, image: Image, frames: list
     dataset.PhotometricInterpretation = now.photometric
     if image.samples > 1:
         dataset.PlanarConfiguration = 0  # decoders return colour-by-pixel
-    if lossy and dataset.get("LossyImageCompression") != "00":
+    if lossy and (syntax in ALWAYS_LOSSY or dataset.get("LossyImageCompression") != "00"):
         dataset.LossyImageCompression = "01"
         if "LossyImageCompressionMethod" not in dataset:
             dataset.LossyImageCompressionMethod = LOSSY_METHOD[syntax]

@@ -30,6 +30,9 @@ def native_pixels(dataset: Dataset, image: Image, little_endian: bool,
     """The value of `keyword`, checked to hold every frame (PS3.5 8.1.1); bytes beyond the
     last frame (excess padding) are dropped. YBR_FULL_422 is expanded to YBR_FULL (PS3.3
     C.7.6.3.1.2), so that no pixel outside a mask shares chroma with a blanked one."""
+    if dataset[keyword].is_undefined_length:
+        raise PixelError("pixel_data_encoding", "(7FE0,0010) Pixel Data is encapsulated while "
+                         "the transfer syntax is native")
     # 8-bit data as OW in big endian is stored in swapped byte pairs (PS3.5 A.3)
     swapped = not little_endian and image.bits_allocated <= 8 and dataset[keyword].VR == "OW"
     data = dataset[keyword].value

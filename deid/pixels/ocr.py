@@ -17,7 +17,7 @@ from deid.pixels.image import REQUIRED, read_image
 from deid.pixels.model import PixelError, Region
 
 MIN_CONFIDENCE = 60  # Tesseract's word confidence, 0-100; lower finds noise in textures
-SMALL = 1024  # frames smaller than this (rows) are enlarged twice: Tesseract wants ~20px text
+SMALL = 256  # frames with fewer rows are enlarged twice: Tesseract wants text ~20 pixels high
 MARGIN = 2  # pixels added around each word's box
 SECONDS_PER_FRAME = 60
 VIEW_ATTRIBUTES = (*REQUIRED, "NumberOfFrames", "PlanarConfiguration", "HighBit",
@@ -95,8 +95,9 @@ def _words(grey: np.ndarray) -> Iterator[tuple[int, int, int, int]]:
         picture = picture.resize((grey.shape[1] * scale, grey.shape[0] * scale),
                                  Image.Resampling.LANCZOS)
     try:
-        # --psm 11: sparse text, the way annotations are scattered over an image
-        found = pytesseract.image_to_data(picture, config="--psm 11",
+        # --psm 11: sparse text, the way annotations are scattered over an image; Sauvola's
+        # local thresholds find text that is only a little brighter than what is around it
+        found = pytesseract.image_to_data(picture, config="--psm 11 -c thresholding_method=2",
                                           output_type=pytesseract.Output.DICT,
                                           timeout=SECONDS_PER_FRAME)
     except (pytesseract.TesseractError, RuntimeError) as exc:

@@ -22,8 +22,8 @@ def blank_overlays(dataset: Dataset, little_endian: bool, regions: Sequence[Regi
     pixels (or outside keep_only's); Overlay Origin and Image Frame Origin place the plane.
     Raises PixelError."""
     for group in OVERLAY_GROUPS:
-        if (group, 0x3000) not in dataset:
-            continue
+        if not dataset.get((group, 0x3000), None) or not dataset[group, 0x3000].value:
+            continue  # no plane, or an empty one
         plane = _plane(dataset, group)
         origin = dataset.get((group, 0x0050))
         row, column = (int(origin.value[0]), int(origin.value[1])) if origin else (1, 1)

@@ -37,6 +37,9 @@ def check_regions(regions: Sequence[Region], rows: int, columns: int, frames: in
     """Reject regions that are empty, lie entirely outside the image or name absent frames:
     such a rule was written for other images, and blanking nothing would pass text through."""
     for region in regions:
+        numbers = (region.left, region.top, region.width, region.height, *(region.frames or ()))
+        if not all(isinstance(number, int) for number in numbers):
+            raise PixelError("invalid_region", "a region's bounds or frames are not integers")
         if region.width <= 0 or region.height <= 0:
             raise PixelError("invalid_region", f"a region of {region.width}x{region.height} "
                              "pixels is empty")
