@@ -118,25 +118,21 @@ pixels:
     assert load_profiles([path]).pixels.ultrasound_regions == "keep-inside"
 
 
+def _pixel_profile(folder: Path, name: str, ocr: str, *rules: str) -> str:
+    """A profile extending clean-pixel-data with an ocr setting and pixel rules (flow style)."""
+    lines = "".join(f"  - {rule}\n" for rule in rules)
+    return _write(folder, f"{name}.yaml", f"name: {name}\nextends: [clean-pixel-data]\n"
+                                          f"pixels:\n  ocr: {ocr}\n  rules:\n{lines}")
+
+
 def test_later_profiles_rules_are_tried_first_and_replace_by_name(tmp_path):
-    first = _write(tmp_path, "first.yaml", """\
-name: first
-extends: [clean-pixel-data]
-pixels:
-  ocr: check
-  rules:
-  - {name: acme, match: {Manufacturer: ACME}, blank: [[0, 0, 5, 5]]}
-  - {name: zeta, match: {Manufacturer: ZETA}, blank: [[0, 0, 5, 5]]}
-""")
-    second = _write(tmp_path, "second.yaml", """\
-name: second
-extends: [clean-pixel-data]
-pixels:
-  ocr: redact
-  rules:
-  - {name: acme-x1, match: {ManufacturerModelName: X1}, blank: [[0, 0, 9, 9]]}
-  - {name: zeta, match: {Manufacturer: ZETA}, blank: [[0, 0, 7, 7]]}
-""")
+    first = _pixel_profile(tmp_path, "first", "check",
+                           "{name: acme, match: {Manufacturer: ACME}, blank: [[0, 0, 5, 5]]}",
+                           "{name: zeta, match: {Manufacturer: ZETA}, blank: [[0, 0, 5, 5]]}")
+    second = _pixel_profile(
+        tmp_path, "second", "redact",
+        "{name: acme-x1, match: {ManufacturerModelName: X1}, blank: [[0, 0, 9, 9]]}",
+        "{name: zeta, match: {Manufacturer: ZETA}, blank: [[0, 0, 7, 7]]}")
     pixels = load_profiles([first, second]).pixels
     assert [(r.profile, r.name) for r in pixels.rules] == [
         ("second", "acme-x1"), ("second", "zeta"), ("first", "acme")]
@@ -147,18 +143,9 @@ pixels:
     assert pixels.first_match({0x00080070: ["OTHER"]}) is None
 
 
-OCR_PROFILE = """\
-name: ocr
-extends: [clean-pixel-data]
-pixels:
-  ocr: check
-  rules:
-  - {name: us, match: {Modality: US}, blank: [[0, 0, 10, 10]]}
-"""
-
-
 def test_lint_warns_when_ocr_is_asked_for_and_tesseract_is_missing(tmp_path, monkeypatch):
-    path = _write(tmp_path, "ocr.yaml", OCR_PROFILE)
+    path = _pixel_profile(tmp_path, "ocr", "check",
+                          "{name: us, match: {Modality: US}, blank: [[0, 0, 10, 10]]}")
     monkeypatch.setattr(deid.pixels, "ocr_available", lambda: True)
     assert lint([path]) == []
     monkeypatch.setattr(deid.pixels, "ocr_available", lambda: False)
@@ -169,7 +156,8 @@ def test_lint_warns_when_ocr_is_asked_for_and_tesseract_is_missing(tmp_path, mon
 
 
 def test_profile_show_lists_pixel_rules_in_the_order_tried(tmp_path, capsys):
-    path = _write(tmp_path, "ocr.yaml", OCR_PROFILE)
+    path = _pixel_profile(tmp_path, "ocr", "check",
+                          "{name: us, match: {Modality: US}, blank: [[0, 0, 10, 10]]}")
     assert main(["profile", "show", path, "-a", "PatientName"]) == 0
     out = capsys.readouterr().out
     assert f"pixels: ultrasound_regions: off   ocr: check   rules, in the order tried: us " \
