@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 import pytest
-from dicom_factory import KEY, to_bytes
+from dicom_factory import KEY, base_dataset, to_bytes
 from pixel_images import text_mask
 from pixel_instances import PROFILE, image, us_regions
 from pydicom import dcmread
@@ -121,7 +121,8 @@ def test_an_instance_no_rule_touches_keeps_its_pixel_data_byte_for_byte(site, mo
     ds = image("CT", manufacturer="NOBODY")
     out = written(ds, site(ultrasound="keep-inside"))
     assert out.PixelData == ds.PixelData
-    assert out.BurnedInAnnotation == "NO"  # E.3.1: added by the option
+    assert out.BurnedInAnnotation == "NO"  # E.3.1: added by the option, to images
+    assert "BurnedInAnnotation" not in written(base_dataset(), site())
 
 
 def test_a_rule_also_cleans_an_instance_not_flagged_at_risk(site):

@@ -32,6 +32,7 @@ UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 REQUIRED = {0x00080016: "SOPClassUID", 0x00080018: "SOPInstanceUID",
             0x0020000D: "StudyInstanceUID", 0x0020000E: "SeriesInstanceUID"}
 PATIENT_ID, STUDY_UID = 0x00100020, 0x0020000D
+PIXEL_DATA_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)  # Float, Double Float, Pixel Data
 
 
 @dataclass(frozen=True)
@@ -492,9 +493,9 @@ def _add_markers(dataset: Dataset, profile: Profile) -> None:
         items.append(item)
     dataset.DeidentificationMethodCodeSequence = Sequence(items)
     dataset.LongitudinalTemporalInformationModified = profile.temporal
-    if profile.burned_in == "clean":
-        # E.3.1: with the Clean Pixel Data Option, Burned In Annotation is added as NO (an
-        # instance at risk is only written once its pixels are cleaned).
+    if profile.burned_in == "clean" and any(tag in dataset for tag in PIXEL_DATA_TAGS):
+        # E.3.1: with the Clean Pixel Data Option, Burned In Annotation is added as NO to an
+        # image (one at risk is only written once its pixels are cleaned).
         dataset.BurnedInAnnotation = "NO"
 
 
