@@ -374,3 +374,13 @@ def test_extended_offset_table_is_read_and_replaced():
 
     assert "ExtendedOffsetTable" not in ds and "ExtendedOffsetTableLengths" not in ds
     _assert_blanked(before, frames_of(ds), _frame_mask(before, region), [0, 0, 0])
+
+
+def test_keep_only_covering_everything_leaves_a_lossy_instance_as_it_was():
+    ds = pydicom_file("SC_rgb_jpeg_dcmtk.dcm")
+    syntax = transfer_syntax(ds)
+
+    cleaned = blank_regions(ds, syntax, [], keep_only=[Region(0, 0, ds.Columns, ds.Rows)])
+
+    assert (cleaned.transfer_syntax, cleaned.frames) == (syntax, 0)
+    assert ds == pydicom_file("SC_rgb_jpeg_dcmtk.dcm")
