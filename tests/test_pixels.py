@@ -384,3 +384,16 @@ def test_keep_only_covering_everything_leaves_a_lossy_instance_as_it_was():
 
     assert (cleaned.transfer_syntax, cleaned.frames) == (syntax, 0)
     assert ds == pydicom_file("SC_rgb_jpeg_dcmtk.dcm")
+
+
+@pytest.mark.parametrize("name", ["MR_small_RLE.dcm", "MR_small_jpeg_ls_lossless.dcm"])
+def test_monochrome1_compressed_blank_is_its_largest_value(name: str):
+    ds = pydicom_file(name)  # signed 16 bits
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    before = frames_of(ds)
+    region = Region(30, 30, 40, 40)  # reaches past the 64x64 image: clipped
+
+    cleaned = blank_regions(ds, transfer_syntax(ds), [region])
+
+    assert cleaned.transfer_syntax == transfer_syntax(ds)
+    _assert_blanked(before, frames_of(ds), _frame_mask(before, Region(30, 30, 34, 34)), 32767)
