@@ -12,8 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
 	@# Tesseract OCR for the pixel tests, where apt-get is usable; never fails the install.
-	@command -v tesseract >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
-		&& DEBIAN_FRONTEND=noninteractive apt-get install -y -q tesseract-ocr >/dev/null 2>&1; } \
+	@command -v tesseract >/dev/null || { command -v apt-get >/dev/null \
+		&& [ "$$(id -u)" = 0 ] && export DEBIAN_FRONTEND=noninteractive \
+		&& { apt-get install -y -q tesseract-ocr \
+			|| { apt-get update -q && apt-get install -y -q tesseract-ocr; }; } >/dev/null 2>&1; } \
 		|| echo "tesseract-ocr not installed: the OCR tests will skip"
 	rm -f $(VENV)/.installed-*
 	touch $@

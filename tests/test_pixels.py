@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from pydicom.dataset import Dataset
-from pydicom.encaps import generate_frames
+from pydicom.encaps import encapsulate_extended, generate_frames
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian
 
@@ -178,6 +178,10 @@ def test_rejections_name_no_values():
     assert _rejection(ct, syntax, [Region(0, 0, 2.5, 10)]) == "invalid_region"
     assert _rejection(ct, syntax, [Region(0, 0, 5, 5, frames=(2,))]) == "region_outside_image"
     assert _rejection(ct, "1.2.3.4", [Region(0, 0, 5, 5)]) == "unsupported_transfer_syntax"
+    ict = pydicom_file("examples_rgb_color.dcm")
+    ict.PhotometricInterpretation = "YBR_ICT"
+    assert _rejection(ict, transfer_syntax(ict),
+                      [Region(0, 0, 5, 5)]) == "unsupported_photometric_interpretation"
     compressed = pydicom_file("MR_small_RLE.dcm")
     assert _rejection(compressed, ExplicitVRLittleEndian,
                       [Region(0, 0, 5, 5)]) == "pixel_data_encoding"
@@ -356,3 +360,40 @@ def test_lossy_marking_trusts_only_what_can_be_true(name: str, declared, marked:
     blank_regions(ds, transfer_syntax(ds), [Region(0, 0, 5, 5)])
 
     assert ds.LossyImageCompression == marked
+
+
+def test_extended_offset_table_is_read_and_replaced():
+    ds = pydicom_file("SC_rgb_rle_2frame.dcm")
+    frames = list(generate_frames(ds.PixelData, number_of_frames=2))
+    ds.PixelData, ds.ExtendedOffsetTable, ds.ExtendedOffsetTableLengths = \
+        encapsulate_extended(frames)
+    before = frames_of(ds)
+    region = Region(0, 90, 100, 10, frames=(2,))
+
+    blank_regions(ds, transfer_syntax(ds), [region])
+
+    assert "ExtendedOffsetTable" not in ds and "ExtendedOffsetTableLengths" not in ds
+    _assert_blanked(before, frames_of(ds), _frame_mask(before, region), [0, 0, 0])
+
+
+def test_keep_only_covering_everything_leaves_a_lossy_instance_as_it_was():
+    ds = pydicom_file("SC_rgb_jpeg_dcmtk.dcm")
+    syntax = transfer_syntax(ds)
+
+    cleaned = blank_regions(ds, syntax, [], keep_only=[Region(0, 0, ds.Columns, ds.Rows)])
+
+    assert (cleaned.transfer_syntax, cleaned.frames) == (syntax, 0)
+    assert ds == pydicom_file("SC_rgb_jpeg_dcmtk.dcm")
+
+
+@pytest.mark.parametrize("name", ["MR_small_RLE.dcm", "MR_small_jpeg_ls_lossless.dcm"])
+def test_monochrome1_compressed_blank_is_its_largest_value(name: str):
+    ds = pydicom_file(name)  # signed 16 bits
+    ds.PhotometricInterpretation = "MONOCHROME1"
+    before = frames_of(ds)
+    region = Region(30, 30, 40, 40)  # reaches past the 64x64 image: clipped
+
+    cleaned = blank_regions(ds, transfer_syntax(ds), [region])
+
+    assert cleaned.transfer_syntax == transfer_syntax(ds)
+    _assert_blanked(before, frames_of(ds), _frame_mask(before, Region(30, 30, 34, 34)), 32767)

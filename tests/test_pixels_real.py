@@ -176,3 +176,9 @@ def test_cleaned_outputs_are_no_less_valid_dicom(name: str, tmp_path: Path):
     ds.save_as(output, enforce_file_format=True)
 
     assert _errors(output) <= _errors(CORPUS / name)
+
+
+@needs_ocr
+def test_ocr_finds_nothing_in_a_frame_too_small_for_text():
+    ds = pydicom_file("SC_rgb_small_odd_big_endian.dcm")  # 3x3 pixels
+    assert find_text(ds, transfer_syntax(ds)) == []

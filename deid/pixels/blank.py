@@ -14,7 +14,7 @@ from pydicom.uid import (
 )
 
 from deid.pixels.encapsulated import blank_encapsulated, encapsulated_frames
-from deid.pixels.image import Image, read_image
+from deid.pixels.image import Image, check_native, read_image
 from deid.pixels.model import Cleaned, PixelError, Region
 from deid.pixels.native import blank_native, native_pixels
 from deid.pixels.overlays import blank_overlays
@@ -43,15 +43,19 @@ def blank_regions(dataset: Dataset, transfer_syntax: str, regions: Sequence[Regi
     check_regions([*regions, *keep_only], image.rows, image.columns, image.frames)
     little_endian = NATIVE.get(transfer_syntax, True)
     if transfer_syntax in NATIVE:
+        check_native(image)
         pixels = native_pixels(dataset, image, little_endian)  # checked before any mask
         masks = _masks(image, regions, keep_only)
-        blank_native(dataset, pixels, masks, pixels.image.blank(dataset))
-        dataset.PhotometricInterpretation = pixels.image.photometric  # YBR_FULL_422 expanded
+        if masks:
+            blank_native(dataset, pixels, masks, pixels.image.blank(dataset))
+            dataset.PhotometricInterpretation = pixels.image.photometric  # 4:2:2 expanded
         cleaned = Cleaned(transfer_syntax, len(masks))
     else:
         frames = encapsulated_frames(dataset, transfer_syntax, image)
         masks = _masks(image, regions, keep_only)
-        cleaned = blank_encapsulated(dataset, transfer_syntax, image, frames, masks)
+        # no pixel to blank (keep_only covers every frame): the encoding stays as it was
+        cleaned = blank_encapsulated(dataset, transfer_syntax, image, frames, masks) if masks \
+            else Cleaned(transfer_syntax, 0)
     blank_overlays(dataset, little_endian, regions, keep_only)
     _blank_icons(dataset, little_endian)
     return cleaned

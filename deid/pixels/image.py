@@ -92,6 +92,13 @@ def read_image(dataset: Dataset) -> Image:
     return image
 
 
+def check_native(image: Image) -> None:
+    """YBR_RCT and YBR_ICT exist only inside JPEG 2000 codestreams (PS3.3 C.7.6.3.1.2)."""
+    if image.photometric in ("YBR_RCT", "YBR_ICT"):
+        raise PixelError("unsupported_photometric_interpretation", "(0028,0004) Photometric "
+                         "Interpretation YBR_RCT or YBR_ICT with a native transfer syntax")
+
+
 def _check(image: Image, dataset: Dataset) -> None:
     if min(image.rows, image.columns, image.frames) < 1:
         raise PixelError("invalid_attribute", "Rows, Columns or Number of Frames is not positive")

@@ -18,6 +18,7 @@ from deid.pixels.model import PixelError, Region
 
 MIN_CONFIDENCE = 60  # Tesseract's word confidence, 0-100; lower finds noise in textures
 SMALL = 256  # frames with fewer rows are enlarged twice: Tesseract wants text ~20 pixels high
+TOO_SMALL = 8  # frames with fewer rows or columns hold no legible text
 MARGIN = 2  # pixels added around each word's box
 SECONDS_PER_FRAME = 60
 VIEW_ATTRIBUTES = (*REQUIRED, "NumberOfFrames", "PlanarConfiguration", "HighBit",
@@ -89,6 +90,8 @@ def _words(grey: np.ndarray) -> Iterator[tuple[int, int, int, int]]:
     import pytesseract
     from PIL import Image
 
+    if min(grey.shape) < TOO_SMALL:
+        return  # no legible text fits, and Tesseract refuses such images
     scale = 2 if grey.shape[0] < SMALL else 1
     picture = Image.fromarray(255 - grey)  # dark text on light ground reads best
     if scale > 1:
