@@ -49,11 +49,12 @@ REASONS = {"unreadable", "not_dicom", "burned_in_annotation", "missing_attribute
            "unsupported_transfer_syntax", "internal_error", "output_error",
            "duplicate_instance"}
 # Reasons of the Clean Pixel Data Option: the pixel library's (deid.pixels) and the engine's.
-PIXEL_REASONS = {"float_pixel_data", "invalid_attribute", "invalid_palette", "invalid_region",
-                 "malformed_ultrasound_regions", "no_pixel_data", "ocr_unavailable",
-                 "pixel_data_length", "region_outside_image", "unsupported_bit_depth",
-                 "unsupported_photometric_interpretation", "text_remains",
-                 "pixels_unavailable"}
+PIXEL_REASONS = {"decode_failed", "decoder_unavailable", "float_pixel_data",
+                 "icon_image_encapsulated", "invalid_attribute", "invalid_palette",
+                 "invalid_region", "malformed_ultrasound_regions", "no_pixel_data", "ocr_failed",
+                 "ocr_unavailable", "pixel_data_encoding", "pixel_data_length",
+                 "region_outside_image", "unsupported_bit_depth", "unsupported_overlay",
+                 "unsupported_photometric_interpretation", "text_remains", "pixels_unavailable"}
 REASONS |= PIXEL_REASONS
 HASHED_PATIENT_ID = """\
 name: hashed-patient-id
