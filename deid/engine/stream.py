@@ -45,7 +45,6 @@ from deid.keys import SecretKey
 from deid.profile.model import Profile
 
 CHUNK = 4 << 20  # bytes copied at a time
-DEFAULT_THRESHOLD = 256 << 20  # callers stream inputs larger than this
 MAX_TAIL = 16 << 20  # elements after the pixel data, parsed in memory
 # PS3.5 7.8 / A.4: Pixel Data, Float Pixel Data, Double Float Pixel Data; item, delimiter.
 PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
@@ -145,6 +144,14 @@ class _CountingSink:
         if (offset, whence) not in ((self.size, os.SEEK_SET), (0, os.SEEK_CUR)):
             raise io.UnsupportedOperation("the output is written front to back")
         return self.size
+
+
+class _Reader:
+    """The input as pydicom should see it: read, seek and tell only. (A Beam S3 reader is an
+    io.BufferedReader whose raw stream has no name, which pydicom asks for.)"""
+
+    def __init__(self, source: BinaryIO):
+        self.read, self.seek, self.tell = source.read, source.seek, source.tell
 
 
 def _read_exactly(source: BinaryIO, size: int) -> bytes:
@@ -273,6 +280,7 @@ def deidentify_stream(source: BinaryIO, sink: BinaryIO, profile: Profile, key: S
     copy), or a Rejection; on a Rejection ``sink`` may hold part of a file, which the caller
     must discard. Raises SinkError when the sink fails."""
     size = _stream_size(source) if size is None else size
+    source = _Reader(source)  # type: ignore[assignment]
     streamed = guarded(lambda: _streamed(source, sink, profile, key, size, digest))
     if streamed is not None:
         return streamed
