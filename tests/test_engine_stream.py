@@ -188,3 +188,18 @@ def test_a_huge_instance_streams_with_its_pixel_data_untouched(encapsulated, tmp
     with path.open("rb") as original, out.open("rb") as written:
         assert _pixel_digest(written) == _pixel_digest(original)
         assert _pixel_digest(original)[0] >= 1 << 29
+
+
+@pytest.mark.parametrize("encapsulated", [False, True], ids=["native", "encapsulated"])
+def test_between_files_the_kernel_copies_the_same_bytes(encapsulated, tmp_path, monkeypatch):
+    """Without a digest, file to file, the pixel data goes by os.sendfile."""
+    path, out = tmp_path / "large.dcm", tmp_path / "out.dcm"
+    synthesize(path, 9 << 20, encapsulated)
+    calls = []
+    real = streaming.os.sendfile
+    monkeypatch.setattr(streaming.os, "sendfile", lambda *a: calls.append(a) or real(*a))
+    with path.open("rb") as source, out.open("wb") as sink:
+        result = deidentify_stream(source, sink, BASIC, KEY, digest=False)
+    memory = deidentify_bytes(path.read_bytes(), BASIC, KEY)
+    assert isinstance(result, Output) and isinstance(memory, Output)
+    assert calls and out.read_bytes() == memory.data and result.size == memory.size

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import struct
 from dataclasses import dataclass, replace
 from typing import BinaryIO
@@ -76,18 +77,33 @@ class _PixelElement:
     implicit: bool
     little: bool
 
-    def raw(self, value: bytes | None) -> RawDataElement:
+    def raw(self, value: bytearray) -> RawDataElement:
         return RawDataElement(self.tag, self.vr, self.length, value, self.value_start,
                               self.implicit, self.little)
 
 
+@dataclass(frozen=True)
+class _Span:
+    """``length`` bytes of the input from ``offset``, which the sink copies in the kernel:
+    what a _Window hands pydicom's copy loop, which passes each chunk on to the sink as is,
+    when both ends are OS files."""
+
+    offset: int
+    length: int
+
+    def __len__(self) -> int:
+        return self.length
+
+
 class _Window(io.BufferedIOBase):
     """A read-only view of ``length`` bytes of ``source`` from ``start``: the pixel data
-    value, which pydicom copies from here to the output in chunks."""
+    value, which pydicom copies from here to the output in chunks (with ``spans``, chunks of
+    CHUNK bytes or more are _Spans, not bytes)."""
 
-    def __init__(self, source: BinaryIO, start: int, length: int):
+    def __init__(self, source: BinaryIO, start: int, length: int, spans: bool):
         super().__init__()
         self._source, self._start, self._length, self._position = source, start, length, 0
+        self._spans = spans
 
     def readable(self) -> bool:
         return True
@@ -107,8 +123,14 @@ class _Window(io.BufferedIOBase):
         wanted = self._length - self._position
         if size is not None and size >= 0:
             wanted = min(wanted, size)
-        self._source.seek(self._start + self._position)
+        if self._spans and wanted and size is not None and size >= CHUNK:
+            # The rest in one span: the kernel copies it in as few calls as it can.
+            span = _Span(self._start + self._position, self._length - self._position)
+            self._position = self._length
+            return span  # type: ignore[return-value]
         try:
+            if self._source.tell() != self._start + self._position:
+                self._source.seek(self._start + self._position)
             data = _read_exactly(self._source, wanted)
         except Exception as exc:
             raise Rejected("unreadable", f"cannot read the file ({type(exc).__name__})") from None
@@ -120,21 +142,37 @@ class _Window(io.BufferedIOBase):
 
 class _CountingSink:
     """Writes to the sink, counting (and with ``digest``, hashing) what goes through; a
-    failure of the sink is a SinkError, so that it is not taken for a fault of the input."""
+    failure of the sink is a SinkError, so that it is not taken for a fault of the input.
+    _Spans of ``source`` are copied file to file by the kernel (os.sendfile)."""
 
-    def __init__(self, sink: BinaryIO, digest: bool):
-        self._sink, self.size = sink, 0
+    def __init__(self, sink: BinaryIO, digest: bool, source: BinaryIO):
+        self._sink, self._source, self.size = sink, source, 0
         self.digest = hashlib.sha256() if digest else None
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | _Span) -> int:
         try:
-            self._sink.write(data)
+            if isinstance(data, _Span):
+                self._copy(data)
+            else:
+                self._sink.write(data)
+        except Rejected:
+            raise
         except Exception as exc:
             raise SinkError(type(exc).__name__) from None
         if self.digest is not None:
             self.digest.update(data)
         self.size += len(data)
         return len(data)
+
+    def _copy(self, span: _Span) -> None:
+        self._sink.flush()
+        sink, offset, left = self._sink.fileno(), span.offset, span.length
+        while left:
+            sent = os.sendfile(sink, self._source.fileno(), offset, left)
+            if not sent:  # the input shrank since its extent was checked
+                raise Rejected("unreadable", TRUNCATED)
+            offset, left = offset + sent, left - sent
+        self._sink.seek(0, os.SEEK_END)  # the file object learns where the data now ends
 
     def tell(self) -> int:
         return self.size
@@ -151,7 +189,20 @@ class _Reader:
     io.BufferedReader whose raw stream has no name, which pydicom asks for.)"""
 
     def __init__(self, source: BinaryIO):
+        self._source = source
         self.read, self.seek, self.tell = source.read, source.seek, source.tell
+
+    def fileno(self) -> int:
+        return self._source.fileno()
+
+
+def _are_files(*streams: object) -> bool:
+    """Whether the streams are OS files, between which the kernel can copy (not pipes)."""
+    try:
+        return all(stat.S_ISREG(os.fstat(s.fileno()).st_mode)  # type: ignore[attr-defined]
+                   for s in streams)
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _read_exactly(source: BinaryIO, size: int) -> bytes:
@@ -244,6 +295,8 @@ def _streamed(source: BinaryIO, sink: BinaryIO, profile: Profile, key: SecretKey
 
 def _stream(source: BinaryIO, sink: BinaryIO, profile: Profile, key: SecretKey,
             size: int, digest: bool) -> Output:
+    """Header, pixel data extent, tail; the engine; the output written through pydicom.
+    Raises Rejected, or _FallBack before anything is written."""
     if size == 0:
         raise Rejected("not_dicom", "the file is empty")
     source.seek(0)
@@ -262,10 +315,13 @@ def _stream(source: BinaryIO, sink: BinaryIO, profile: Profile, key: SecretKey,
     out = result.dataset
     if pixels.tag in out:
         element = out[pixels.tag]  # converted as dcmwrite converts it: the same VR
-        if element.value != _PLACEHOLDER or element.VR == "UN":
+        if element.value != _PLACEHOLDER:
             raise _FallBack  # a rule rewrote the pixel data, from its value perhaps
-        element.value = _Window(source, pixels.value_start, pixels.value_length)
-    written = _CountingSink(sink, digest)
+        if element.VR == "UN":
+            raise _FallBack  # pydicom writes no UN value from a buffer
+        element.value = _Window(source, pixels.value_start, pixels.value_length,
+                                spans=not digest and _are_files(source, sink))
+    written = _CountingSink(sink, digest, source)
     config.settings.buffered_read_size = CHUNK
     encode(out, transfer_syntax, written)  # type: ignore[arg-type]
     return output_of(result, transfer_syntax, profile, None, written.size,
@@ -284,8 +340,13 @@ def deidentify_stream(source: BinaryIO, sink: BinaryIO, profile: Profile, key: S
     streamed = guarded(lambda: _streamed(source, sink, profile, key, size, digest))
     if streamed is not None:
         return streamed
-    source.seek(0)
-    result = deidentify_bytes(source.read(), profile, key)
+    try:
+        source.seek(0)
+        data = source.read()
+    except Exception as exc:
+        return Rejection("unreadable", f"cannot read the file ({type(exc).__name__})")
+    result = deidentify_bytes(data, profile, key)
+    del data
     if isinstance(result, Rejection):
         return result
     try:
