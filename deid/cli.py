@@ -41,8 +41,8 @@ def _cmd_file(args: argparse.Namespace) -> int:
         print(f"deid: {exc}", file=sys.stderr)
         return EXIT_USAGE
     output = Path(args.output)
-    # Named once the SOP Instance UID is known when the output is a folder.
-    temporary = (output / ".deid-file.partial" if output.is_dir()
+    # In a folder, the output is named once the SOP Instance UID is known.
+    temporary = (output / f".deid-{os.getpid()}.partial" if output.is_dir()
                  else output.with_name(output.name + ".partial"))
     try:
         result = _deidentify_file(Path(args.input), temporary, profile, key,

@@ -188,8 +188,8 @@ def deidentify_parsed(dataset: Dataset, size: int, profile: Profile, key: Secret
 
 
 def guarded(step: Callable[[], T]) -> T | Rejection:
-    """Run one instance's de-identification; every failure becomes a Rejection whose message
-    names tags and exception types, never values."""
+    """Run one instance's de-identification; every failure but a SinkError becomes a
+    Rejection whose message names tags and exception types, never values."""
     reset_truncation()
     try:
         return step()
