@@ -203,3 +203,16 @@ def test_between_files_the_kernel_copies_the_same_bytes(encapsulated, tmp_path, 
     memory = deidentify_bytes(path.read_bytes(), BASIC, KEY)
     assert isinstance(result, Output) and isinstance(memory, Output)
     assert calls and out.read_bytes() == memory.data and result.size == memory.size
+
+
+def test_a_source_that_cannot_seek_is_read_in_memory():
+    class Pipe(io.BytesIO):
+        def seekable(self):
+            return False
+
+    data = _encapsulated_instance()
+    sink = io.BytesIO()
+    result = deidentify_stream(Pipe(data), sink, BASIC, KEY)
+    memory = deidentify_bytes(data, BASIC, KEY)
+    assert isinstance(result, Output) and isinstance(memory, Output)
+    assert sink.getvalue() == memory.data

@@ -22,7 +22,7 @@ import os
 import stat
 import struct
 from dataclasses import dataclass, replace
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from pydicom import config
 from pydicom.dataelem import RawDataElement
@@ -330,18 +330,26 @@ def _stream(source: BinaryIO, sink: BinaryIO, profile: Profile, key: SecretKey,
 
 def deidentify_stream(source: BinaryIO, sink: BinaryIO, profile: Profile, key: SecretKey,
                       size: int | None = None, digest: bool = True) -> Output | Rejection:
-    """De-identify the file in ``source`` (seekable; ``size`` bytes, found if not given) into
-    ``sink``, holding the header in memory but not the pixel data. Returns the Output, whose
-    ``data`` is None (and ``sha256`` None unless ``digest``: hashing costs more than the
-    copy), or a Rejection; on a Rejection ``sink`` may hold part of a file, which the caller
-    must discard. Raises SinkError when the sink fails."""
-    size = _stream_size(source) if size is None else size
-    source = _Reader(source)  # type: ignore[assignment]
-    streamed = guarded(lambda: _streamed(source, sink, profile, key, size, digest))
-    if streamed is not None:
-        return streamed
+    """De-identify the file in ``source`` (``size`` bytes, found if not given) into ``sink``,
+    holding the header in memory but not the pixel data, unless ``source`` cannot seek.
+    Returns the Output, whose ``data`` is None (and ``sha256`` None unless ``digest``:
+    hashing costs more than the copy), or a Rejection; on a Rejection ``sink`` may hold part
+    of a file, which the caller must discard. Raises SinkError when the sink fails."""
+    if source.seekable():
+        size = _stream_size(source) if size is None else size
+        reader = cast(BinaryIO, _Reader(source))  # what pydicom may see of it
+        streamed = guarded(lambda: _streamed(reader, sink, profile, key, size, digest))
+        if streamed is not None:
+            return streamed
+    return _in_memory(source, sink, profile, key)
+
+
+def _in_memory(source: BinaryIO, sink: BinaryIO, profile: Profile,
+               key: SecretKey) -> Output | Rejection:
+    """The whole file read and de-identified by deidentify_bytes, then written to ``sink``."""
     try:
-        source.seek(0)
+        if source.seekable():
+            source.seek(0)
         data = source.read()
     except Exception as exc:
         return Rejection("unreadable", f"cannot read the file ({type(exc).__name__})")
