@@ -22,6 +22,7 @@ from deid.engine.stream import deidentify_stream
 from deid.profile import load_profiles
 
 BASIC = load_profiles(["basic"])
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"  # never copied here
 TEST_FILES = sorted(p for p in (Path(pydicom.data.__file__).parent / "test_files").rglob("*")
                     if p.is_file() and p.suffix not in (".py", ".pyc")
                     and "__pycache__" not in p.parts)
@@ -67,6 +68,15 @@ def _pixel_digest(source) -> tuple[int, str]:
 def test_pydicom_test_files_stream_to_the_same_bytes(path):
     """Native, encapsulated, big endian, implicit VR, multi-frame, deflated, malformed."""
     _assert_same(path.read_bytes())
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not beside the checkout")
+def test_the_corpus_streams_to_the_same_bytes():
+    """Real files from many vendors, many malformed (odd lengths, private syntaxes, ...)."""
+    files = [p for p in CORPUS.iterdir() if p.suffix not in (".csv", ".md")]
+    assert len(files) > 50
+    for path in files:
+        _assert_same(path.read_bytes())
 
 
 def test_a_profile_with_text_cleaning_streams_to_the_same_bytes():
@@ -118,6 +128,21 @@ def _native_instance(trailing: bytes = b"") -> bytes:
     ds.PixelData = b"\x01\x02" * 4
     ds["PixelData"].VR = "OW"
     return to_bytes(ds) + trailing
+
+
+@pytest.mark.parametrize("vr", [b"OW", b"UN"])
+def test_encapsulated_pixel_data_with_another_vr(vr):
+    header = struct.pack("<HH2sHL", 0x7FE0, 0x0010, b"OB", 0, 0xFFFFFFFF)
+    data = _encapsulated_instance()
+    assert data.count(header) == 1
+    _assert_same(data.replace(header, header.replace(b"OB", vr)))
+
+
+def test_an_odd_length_is_padded_as_in_memory():
+    data = _native_instance()
+    header = struct.pack("<HH2sHL", 0x7FE0, 0x0010, b"OW", 0, 8)
+    assert data.endswith(header + b"\x01\x02" * 4)
+    _assert_same(data[:-len(header) - 8] + header.replace(b"\x08", b"\x07") + b"\x01" * 7)
 
 
 def test_elements_after_the_pixel_data_go_through_the_profile():

@@ -252,6 +252,8 @@ def _locate_pixels(source: BinaryIO, start: int, size: int, implicit: bool,
             raise Rejected("unreadable", TRUNCATED)
         return _PixelElement(tag, vr, length, value_start, length, value_start + length,
                              implicit, little)
+    if tag != 0x7FE00010 or vr == "UN":
+        raise _FallBack  # pydicom reads UN of undefined length as a sequence (PS3.5 6.2.2)
     position = value_start
     while True:  # PS3.5 A.4: items, then the sequence delimitation item
         source.seek(position)
@@ -319,6 +321,8 @@ def _stream(source: BinaryIO, sink: BinaryIO, profile: Profile, key: SecretKey,
             raise _FallBack  # a rule rewrote the pixel data, from its value perhaps
         if element.VR == "UN":
             raise _FallBack  # pydicom writes no UN value from a buffer
+        if pixels.value_length % 2:
+            raise _FallBack  # pydicom pads an odd value it holds, not one it streams
         element.value = _Window(source, pixels.value_start, pixels.value_length,
                                 spans=not digest and _are_files(source, sink))
     written = _CountingSink(sink, digest, source)
