@@ -33,6 +33,7 @@ from deid.beam import (
     DeidentifyOptions,
     KeySource,
     ReadInstances,
+    Streaming,
     WriteInstances,
     WriteLinkage,
     WriteManifest,
@@ -41,7 +42,6 @@ from deid.beam import (
     metrics,
     paths,
 )
-from deid.beam.deidentify import Streaming
 from deid.beam.options import add_own_options
 from deid.beam.paths import UsageError
 from deid.beam.runner import is_local, make_runner, runner_name

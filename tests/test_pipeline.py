@@ -27,8 +27,14 @@ from apache_beam.portability.api import beam_runner_api_pb2
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from deid.beam import DeidentifyInstances, KeySource, ReadInstances, WriteInstances, paths
-from deid.beam.deidentify import Streaming
+from deid.beam import (
+    DeidentifyInstances,
+    KeySource,
+    ReadInstances,
+    Streaming,
+    WriteInstances,
+    paths,
+)
 from deid.beam.paths import STAGING
 from deid.beam.records import DUPLICATE, INTERNAL_ERROR, OUTPUT_ERROR, Quarantined
 from deid.beam.write import CommitFn
@@ -491,6 +497,8 @@ def test_exit_codes(tmp_path, monkeypatch, capsys):
     (["--output", "OUT", "--profile", "basic"], "nothing to read"),
     (["--input", "IN", "--profile", "basic"], "--output FOLDER is required"),
     (["--input", "IN", "--output", "OUT"], "no profile"),
+    (["--input", "IN", "--output", "OUT", "--profile", "basic", "--stream_threshold_mb", "-1"],
+     "--stream_threshold_mb must be 0 or more"),
     (["--input", "IN", "--output", "OUT", "--profile", "basic", "--secret-fil", "k"],
      "unknown arguments: --secret-fil"),
     (["--input", "IN", "--output", "OUT", "--profile", "basci", "--profile", "nope.yaml"],
