@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from deid import STREAM_THRESHOLD_MB
+
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 
 
@@ -25,7 +27,7 @@ def _add_profile_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_file(args: argparse.Namespace) -> int:
-    from deid.engine import Rejection, deidentify_bytes
+    from deid.engine import Rejection
     from deid.keys import KeyUnavailable, resolve_key
     from deid.profile import ProfileError, load_profiles
 
@@ -38,21 +40,27 @@ def _cmd_file(args: argparse.Namespace) -> int:
     except KeyUnavailable as exc:
         print(f"deid: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    output = Path(args.output)
+    # In a folder, the output is named once the SOP Instance UID is known.
+    temporary = (output / f".deid-{os.getpid()}.partial" if output.is_dir()
+                 else output.with_name(output.name + ".partial"))
     try:
-        data = Path(args.input).read_bytes()
-    except OSError as exc:
-        print(f"deid: cannot read {args.input}: {exc.strerror}", file=sys.stderr)
+        result = _deidentify_file(Path(args.input), temporary, profile, key,
+                                  args.stream_threshold_mb << 20)
+    except _Unreadable as exc:
+        print(f"deid: cannot read {args.input}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    result = deidentify_bytes(data, profile, key)
+    except _Unwritable as exc:
+        temporary.unlink(missing_ok=True)
+        print(f"deid: cannot write {output}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if isinstance(result, Rejection):
+        temporary.unlink(missing_ok=True)
         print(f"deid: {args.input}: rejected, {result.reason}: {result.message}", file=sys.stderr)
         return EXIT_REJECTED
-    output = Path(args.output)
     if output.is_dir():
         output = output / f"{result.sop_instance_uid}.dcm"
-    temporary = output.with_name(output.name + ".partial")
     try:
-        temporary.write_bytes(result.data)
         temporary.replace(output)  # atomic: never a truncated output
     except OSError as exc:
         temporary.unlink(missing_ok=True)
@@ -60,6 +68,40 @@ def _cmd_file(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(f"{args.input} -> {output} ({'+'.join(result.profiles)})")
     return EXIT_OK
+
+
+class _Unreadable(Exception):
+    """The input file cannot be read (the message is the OS's reason)."""
+
+
+class _Unwritable(Exception):
+    """The output file cannot be written (the message is the OS's reason)."""
+
+
+def _deidentify_file(source: Path, target: Path, profile, key, threshold: int):
+    """De-identify ``source`` into ``target``: in memory, or above ``threshold`` bytes
+    streamed, without its pixel data in memory. Returns the Output or the Rejection."""
+    from deid.engine import Rejection, deidentify_bytes, deidentify_stream
+    from deid.engine.files import SinkError
+
+    try:
+        size = source.stat().st_size
+        reader = source.open("rb")
+        data = reader.read() if size <= threshold else None
+    except OSError as exc:
+        raise _Unreadable(exc.strerror) from None
+    try:
+        with reader, target.open("wb") as sink:
+            if data is None:
+                return deidentify_stream(reader, sink, profile, key, size=size, digest=False)
+            result = deidentify_bytes(data, profile, key)
+            if not isinstance(result, Rejection):
+                sink.write(result.data or b"")
+            return result
+    except SinkError as exc:
+        raise _Unwritable(str(exc)) from None
+    except OSError as exc:
+        raise _Unwritable(exc.strerror) from None
 
 
 def _cmd_run(argv: list[str]) -> int:
@@ -289,6 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                "profile error.")
     file_cmd.add_argument("input", help="the DICOM file to de-identify")
     file_cmd.add_argument("output", help="the output file, or a folder for <SOPInstanceUID>.dcm")
+    file_cmd.add_argument("--stream-threshold-mb", type=int, default=STREAM_THRESHOLD_MB,
+                          metavar="MB",
+                          help="stream larger inputs: their pixel data is copied in chunks, "
+                               "never held in memory (default: %(default)s)")
     _add_profile_option(file_cmd)
     _add_key_options(file_cmd)
     file_cmd.set_defaults(handler=_cmd_file)

@@ -33,6 +33,7 @@ from deid.beam import (
     DeidentifyOptions,
     KeySource,
     ReadInstances,
+    Streaming,
     WriteInstances,
     WriteLinkage,
     WriteManifest,
@@ -89,6 +90,7 @@ class Plan:
     key_source: KeySource
     allow_quarantine: bool
     quarantine_copy: bool
+    stream_threshold: int  # bytes: larger inputs are streamed
     run_id: str = field(default_factory=lambda: time.strftime("%Y%m%dT%H%M%S-")
                         + uuid.uuid4().hex[:8])
 
@@ -136,6 +138,8 @@ def plan(argv: Sequence[str]) -> Plan:
         specs += sample_files()
     if not specs:
         raise UsageError("nothing to read: pass --input PATH (repeatable) or --sample")
+    if own.stream_threshold_mb < 0:
+        raise UsageError("--stream_threshold_mb must be 0 or more")
     if not own.profile:
         raise UsageError("no profile: pass --profile NAME or a YAML file (built-in: "
                          f"{', '.join(builtin_names())})")
@@ -197,14 +201,17 @@ def plan(argv: Sequence[str]) -> Plan:
 
     return Plan(options=options, patterns=patterns, output=output, quarantine=quarantine,
                 linkage=linkage, profile=profile, key_source=key_source,
-                allow_quarantine=own.allow_quarantine, quarantine_copy=own.quarantine_copy)
+                allow_quarantine=own.allow_quarantine, quarantine_copy=own.quarantine_copy,
+                stream_threshold=own.stream_threshold_mb << 20)
 
 
 def build(pipeline: beam.Pipeline, plan: Plan) -> None:
     """The graph: read, de-identify, write; everything not written goes to the quarantine."""
     files = pipeline | "ReadInstances" >> ReadInstances(plan.patterns)
+    # Large inputs go straight into the staging folder WriteInstances commits from.
+    streaming = Streaming(paths.staging_dir(plan.output, plan.run_id), plan.stream_threshold)
     deidentified = files | "DeidentifyInstances" >> DeidentifyInstances(
-        plan.profile, plan.key_source)
+        plan.profile, plan.key_source, streaming=streaming)
     written = deidentified.instances | "WriteInstances" >> WriteInstances(
         plan.output, plan.run_id, linkage=plan.linkage is not None)
     _ = ((deidentified.quarantine, written["quarantine"])

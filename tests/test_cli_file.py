@@ -67,3 +67,32 @@ def test_the_command_does_not_import_beam(tmp_path):
             "'--throwaway-key']); assert 'apache_beam' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
     assert Path(tmp_path / "o.dcm").exists()
+
+
+def test_above_the_threshold_the_file_is_streamed_to_the_same_bytes(tmp_path, monkeypatch):
+    import deid.engine
+    from benchmarks.huge import synthesize
+
+    monkeypatch.setenv("DEID_SECRET", "a-test-secret-long-enough")
+    source = tmp_path / "big.dcm"
+    synthesize(source, 3 << 20, encapsulated=True)
+    in_memory, streamed = tmp_path / "memory.dcm", tmp_path / "streamed.dcm"
+    assert main(["file", str(source), str(in_memory), "-p", "basic"]) == 0
+    calls = []
+    real = deid.engine.deidentify_stream
+    monkeypatch.setattr(deid.engine, "deidentify_stream",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert main(["file", str(source), str(streamed), "-p", "basic",
+                 "--stream-threshold-mb", "1"]) == 0
+    assert calls and streamed.read_bytes() == in_memory.read_bytes()
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_a_streamed_rejection_leaves_no_output(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DEID_SECRET", "a-test-secret-long-enough")
+    source = tmp_path / "cut.dcm"
+    source.write_bytes(Path(CT).read_bytes()[:-100])  # inside the pixel data
+    assert main(["file", str(source), str(tmp_path), "-p", "basic",
+                 "--stream-threshold-mb", "0"]) == 1
+    assert "truncated" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.dcm"]

@@ -30,9 +30,16 @@ from dicom_factory import to_bytes
 from pixel_instances import PROFILE as PIXEL_PROFILE
 from pixel_instances import image, us_regions
 
-from deid.beam import DeidentifyInstances, KeySource, ReadInstances, WriteInstances
+from deid.beam import (
+    DeidentifyInstances,
+    KeySource,
+    ReadInstances,
+    Streaming,
+    WriteInstances,
+    paths,
+)
 from deid.beam.paths import STAGING
-from deid.beam.records import DUPLICATE, INTERNAL_ERROR, Quarantined
+from deid.beam.records import DUPLICATE, INTERNAL_ERROR, OUTPUT_ERROR, Quarantined
 from deid.beam.write import CommitFn
 from deid.engine import Output, deidentify_bytes
 from deid.keys import SecretKey
@@ -178,6 +185,42 @@ def test_deidentify_turns_exceptions_and_read_failures_into_quarantine(tmp_path)
                         "cannot read the file (FileNotFoundError)")]), label="quarantined")
 
 
+def _readable(path: Path) -> fileio.ReadableFile:
+    return fileio.ReadableFile(FileMetadata(str(path), path.stat().st_size))
+
+
+def test_above_the_threshold_inputs_stream_into_their_staging_files(tmp_path):
+    """No data travels: the Output points at its staging file, which holds the in-memory
+    bytes; a rejected input leaves no staging file; a failing sink is an output_error."""
+    profile, key = load_profiles(["basic"]), SecretKey(SECRET.encode(), "tests")
+    good, cut = tmp_path / "good.dcm", tmp_path / "cut.dcm"
+    data = Path(sample("MR_small_RLE.dcm")).read_bytes()
+    good.write_bytes(data)
+    cut.write_bytes(data[:-100])
+    staging = tmp_path / "staging"
+    streaming = Streaming(str(staging), threshold=1000)
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        out = (p | beam.Create([_readable(good), _readable(cut)])
+               | DeidentifyInstances(profile, KeySource("throwaway", key=key),
+                                     streaming=streaming))
+        assert_that(out.instances | beam.Map(lambda e: (e[0], e[1].data, e[1].size)),
+                    equal_to([(str(good), None, len(deidentify_bytes(data, profile, key).data))]),
+                    label="streamed")
+        assert_that(out.quarantine | beam.Map(lambda r: (r.input, r.reason)),
+                    equal_to([(str(cut), "unreadable")]), label="rejected")
+    expected = deidentify_bytes(data, profile, key)
+    assert [f.read_bytes() for f in staging.iterdir()] == [expected.data]
+    assert Path(paths.staging_file(str(staging), str(good))).exists()
+
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the staging folder should be")
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        out = (p | beam.Create([_readable(good)])
+               | DeidentifyInstances(profile, KeySource("throwaway", key=key),
+                                     streaming=Streaming(str(blocked), threshold=0)))
+        assert_that(out.quarantine | beam.Map(lambda r: r.reason), equal_to([OUTPUT_ERROR]))
+
+
 def test_write_instances_keeps_one_of_several_inputs_with_the_same_instance(tmp_path):
     profile, key = load_profiles(["basic"]), SecretKey(SECRET.encode(), "tests")
     data = Path(sample("MR_small.dcm")).read_bytes()
@@ -288,22 +331,25 @@ def test_lookup_tables_enter_the_job_graph_sealed(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def sample_runs(tmp_path_factory):
-    """The sample run twice with the same key, with linkage and copies of the originals."""
+    """The sample run twice with the same key, with linkage and copies of the originals, and
+    a third time streaming every input (`streamed`)."""
     root = tmp_path_factory.mktemp("sample")
     profile = root / "hashed-patient-id.yaml"
     profile.write_text(HASHED_PATIENT_ID)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DEID_SECRET", SECRET)
         reports = []
-        for name in ("first", "second"):
+        for name, extra in (("first", []), ("second", []),
+                            ("streamed", ["--stream_threshold_mb", "0"])):
             reports.append(run([
                 "--sample", "--output", str(root / name), "--profile", str(profile),
-                "--linkage_output", str(root / f"{name}-linkage"), "--quarantine_copy"]))
+                "--linkage_output", str(root / f"{name}-linkage"), "--quarantine_copy",
+                *extra]))
     return root, reports
 
 
 def test_sample_run_invariant_outputs_and_quarantine(sample_runs):
-    root, (report, _) = sample_runs
+    root, (report, *_) = sample_runs
     manifest, records = check_run(report, SAMPLE, root / "first", root / "first-quarantine")
     assert report.written > 50 and report.quarantined > 10
     assert report.counts["bytes_read"] == sum(os.path.getsize(p) for p in SAMPLE)
@@ -318,7 +364,7 @@ def test_sample_run_invariant_outputs_and_quarantine(sample_runs):
 
 
 def test_sample_rerun_with_the_same_key_is_byte_identical(sample_runs):
-    root, (first, second) = sample_runs
+    root, (first, second, _) = sample_runs
     assert first.counts == second.counts
     assert dicom_outputs(root / "first") == dicom_outputs(root / "second")
     for name in ("uid_mapping.csv", "patid_mapping.csv"):
@@ -326,8 +372,32 @@ def test_sample_rerun_with_the_same_key_is_byte_identical(sample_runs):
             sorted(read_pairs(root / "second-linkage" / name))
 
 
+def test_a_streamed_sample_run_writes_the_same_files(sample_runs):
+    """Every input streamed from input to staging file: the same outputs, manifest,
+    quarantine and linkage as the in-memory run."""
+    root, (first, _, streamed) = sample_runs
+    assert streamed.counts == first.counts
+    assert dicom_outputs(root / "streamed") == dicom_outputs(root / "first")
+
+    def rows(name: str) -> list[dict]:
+        return sorted((read_jsonl(root / name / "manifest.jsonl")),
+                      key=lambda r: r["sop_instance_uid"])
+
+    def placed(row: dict, name: str) -> dict:
+        return {**row, "output_path": str(Path(row["output_path"]).relative_to(root / name))}
+
+    assert [placed(r, "streamed") for r in rows("streamed")] == \
+        [placed(r, "first") for r in rows("first")]
+    quarantined = {name: sorted((r["input"], r["reason"], r["message"]) for r in read_jsonl(
+        root / f"{name}-quarantine" / "quarantine.jsonl")) for name in ("first", "streamed")}
+    assert quarantined["streamed"] == quarantined["first"]
+    for name in ("uid_mapping.csv", "patid_mapping.csv"):
+        assert sorted(read_pairs(root / "streamed-linkage" / name)) == \
+            sorted(read_pairs(root / "first-linkage" / name))
+
+
 def test_sample_linkage_matches_the_outputs(sample_runs):
-    root, (report, _) = sample_runs
+    root, (report, *_) = sample_runs
     manifest = read_jsonl(root / "first" / "manifest.jsonl")
     uids = read_pairs(root / "first-linkage" / "uid_mapping.csv")
     patient_ids = read_pairs(root / "first-linkage" / "patid_mapping.csv")
@@ -438,6 +508,8 @@ def test_exit_codes(tmp_path, monkeypatch, capsys):
     (["--output", "OUT", "--profile", "basic"], "nothing to read"),
     (["--input", "IN", "--profile", "basic"], "--output FOLDER is required"),
     (["--input", "IN", "--output", "OUT"], "no profile"),
+    (["--input", "IN", "--output", "OUT", "--profile", "basic", "--stream_threshold_mb", "-1"],
+     "--stream_threshold_mb must be 0 or more"),
     (["--input", "IN", "--output", "OUT", "--profile", "basic", "--secret-fil", "k"],
      "unknown arguments: --secret-fil"),
     (["--input", "IN", "--output", "OUT", "--profile", "basci", "--profile", "nope.yaml"],

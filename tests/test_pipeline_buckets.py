@@ -1,7 +1,8 @@
 """The pipeline from bucket to bucket: S3 on a moto server, GCS on gcp-storage-emulator.
 
 Both servers start inside the test session on free ports (tests/conftest.py). Each run is
-compared with a local run of the same files and key: the bytes must be the same."""
+compared with a local, in-memory run of the same files and key: the bytes must be the same,
+whether the bucket run streamed every input (S3) or only the large one (GCS)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
+from benchmarks.huge import synthesize
 from deid.beam.paths import STAGING
 from pipelines import deidentify
 
@@ -22,8 +24,8 @@ NAMES = ("CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm", "rtplan.dcm", "READ
 
 
 def inputs(folder: Path) -> list[Path]:
-    """A few of pydicom's test files (one a second copy of an instance, one not DICOM) and a
-    truncated file."""
+    """A few of pydicom's test files (one a second copy of an instance, one not DICOM), a
+    truncated file and an encapsulated instance of 2 MiB."""
     folder.mkdir()
     by_name = {Path(p).name: p for p in deidentify.sample_files()}
     for name in NAMES:
@@ -32,6 +34,7 @@ def inputs(folder: Path) -> list[Path]:
     (folder / "sub").mkdir()
     (folder / "sub" / "truncated.dcm").write_bytes(Path(by_name["CT_small.dcm"]).read_bytes()
                                                    [:300])
+    synthesize(folder / "large.dcm", 2 << 20, encapsulated=True)
     return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
@@ -100,6 +103,7 @@ def test_s3_to_s3_in_worker_processes(moto_s3, tmp_path, monkeypatch):
         "--secret_file", f"s3://{bucket}/keys/secret", "--profile", "basic",
         "--s3_endpoint_url", moto_s3["endpoint"], "--s3_access_key_id", moto_s3["access_key"],
         "--s3_secret_access_key", moto_s3["secret_key"], "--s3_region_name", moto_s3["region"],
+        "--stream_threshold_mb", "0",
         # Beam's own FnApiRunner would not pass the S3 settings to its worker processes
         "--runner", "FnApiRunner", "--direct_running_mode", "multi_processing",
         "--direct_num_workers", "2"]))
@@ -128,7 +132,7 @@ def test_gcs_to_gcs(gcs_env, tmp_path, monkeypatch):
     report = deidentify.run(deidentify.plan([
         "--input", base + "in/", "--output", base + "out",
         "--quarantine_output", base + "quarantine", "--linkage_output", base + "linkage",
-        "--profile", "basic", "--project", gcs_env["project"]]))
+        "--profile", "basic", "--project", gcs_env["project"], "--stream_threshold_mb", "1"]))
 
     objects = {blob.name: blob.download_as_bytes() for blob in client.list_blobs(bucket)}
     check_bucket_run(report, objects, "run/", len(files), reference)

@@ -4,7 +4,7 @@
                               \\__________________\\_____________-> WriteQuarantine
 """
 
-from deid.beam.deidentify import DeidentifyFn, DeidentifyInstances
+from deid.beam.deidentify import DeidentifyFn, DeidentifyInstances, Streaming
 from deid.beam.keysource import KeySource
 from deid.beam.linkage import WriteLinkage
 from deid.beam.manifest import WriteManifest
@@ -14,5 +14,5 @@ from deid.beam.read import ReadInstances
 from deid.beam.write import WriteInstances
 
 __all__ = ["DeidentifyFn", "DeidentifyInstances", "DeidentifyOptions", "KeySource",
-           "ReadInstances", "WriteInstances", "WriteLinkage", "WriteManifest",
+           "ReadInstances", "Streaming", "WriteInstances", "WriteLinkage", "WriteManifest",
            "WriteQuarantine"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from deid import STREAM_THRESHOLD_MB
 from deid.keys import ENV_VAR
 
 OWN_OPTIONS = (
@@ -34,6 +35,10 @@ OWN_OPTIONS = (
                               help="exit 0 even when inputs were quarantined")),
     ("quarantine_copy", dict(action="store_true",
                              help="copy quarantined originals into <quarantine>/originals/")),
+    ("stream_threshold_mb", dict(type=int, default=STREAM_THRESHOLD_MB, metavar="MB",
+                                 help="stream inputs larger than this, from input to output "
+                                      "in chunks: no worker holds their pixel data "
+                                      "(default: %(default)s)")),
     ("sample", dict(action="store_true",
                     help="add the DICOM test files shipped inside pydicom as input")),
 )

@@ -96,6 +96,11 @@ def staging_dir(output: str, run_id: str) -> str:
     return join(output, STAGING, run_id)
 
 
+def staging_file(staging: str, input_path: str) -> str:
+    """The temporary name of the instance made from ``input_path``, in a staging folder."""
+    return join(staging, path_key(input_path) + ".dcm")
+
+
 def path_key(path: str, length: int = 32) -> str:
     """A stable name derived from an input path (the path itself may identify someone)."""
     return hashlib.sha256(path.encode("utf-8")).hexdigest()[:length]

@@ -37,8 +37,15 @@ def _sha256_of(path: str) -> str:
     return digest.hexdigest()
 
 
+def create_staged(staging: str):
+    """A writable file at a staging path (local or in a bucket)."""
+    return FileSystems.create(staging, mime_type="application/dicom",
+                              compression_type=CompressionTypes.UNCOMPRESSED)
+
+
 class StageFn(beam.DoFn):
-    """Write one instance under its temporary name; emit a Staged record (no pixel data)."""
+    """Write one instance under its temporary name (unless it was streamed there); emit a
+    Staged record (no pixel data)."""
 
     def __init__(self, output: str, staging: str, linkage: bool):
         super().__init__()
@@ -49,13 +56,13 @@ class StageFn(beam.DoFn):
         try:
             final = paths.output_path(self._output, out.study_instance_uid,
                                       out.series_instance_uid, out.sop_instance_uid)
-            staging = paths.join(self._staging, paths.path_key(input_path) + ".dcm")
-            with FileSystems.create(staging, mime_type="application/dicom",
-                                    compression_type=CompressionTypes.UNCOMPRESSED) as f:
-                f.write(out.data)
+            staging = paths.staging_file(self._staging, input_path)
+            if out.data is not None:  # else DeidentifyFn streamed it there already
+                with create_staged(staging) as f:
+                    f.write(out.data)
             yield Staged(
                 input=input_path, staging_path=staging, output_path=final,
-                sha256=hashlib.sha256(out.data).hexdigest(), size=len(out.data),
+                sha256=out.sha256, size=out.size,
                 sop_instance_uid=out.sop_instance_uid, sop_class_uid=out.sop_class_uid,
                 study_instance_uid=out.study_instance_uid,
                 series_instance_uid=out.series_instance_uid, modality=out.modality,

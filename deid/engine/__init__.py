@@ -12,6 +12,7 @@ from deid.engine.files import (  # noqa: E402
     read_dataset,
     write_dataset,
 )
+from deid.engine.stream import deidentify_stream  # noqa: E402
 
 __all__ = ["Decision", "Deidentified", "Output", "Rejected", "Rejection", "deidentify_bytes",
-           "deidentify_dataset", "read_dataset", "write_dataset"]
+           "deidentify_dataset", "deidentify_stream", "read_dataset", "write_dataset"]

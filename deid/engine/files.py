@@ -6,10 +6,13 @@ Meta Information and the preamble are replaced with a description of this applic
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import BinaryIO, TypeVar
 
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
@@ -23,7 +26,7 @@ from pydicom.uid import (
 )
 
 from deid import __version__
-from deid.engine.core import Decision, Rejected, deidentify_dataset
+from deid.engine.core import Decision, Deidentified, Rejected, deidentify_dataset
 from deid.engine.quiet import reset_truncation, truncation_seen
 from deid.keys import SecretKey
 from deid.profile.model import Profile
@@ -34,7 +37,12 @@ DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 # A bare data set read without a DICM prefix is taken as DICOM when it holds one of these:
 # SOP Class and Instance UIDs, Modality, Patient's Name, Study Instance UID.
 PLAUSIBLE = (0x00080016, 0x00080018, 0x00080060, 0x00100010, 0x0020000D)
+T = TypeVar("T")
 _TAG_IN_MESSAGE = re.compile(r"With tag (\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\))")
+
+
+class SinkError(Exception):
+    """Writing the output failed (the sink, not the input): the caller reports it."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +57,9 @@ class Rejection:
 class Output:
     """A de-identified instance, ready to write, with what a manifest and a crosswalk need."""
 
-    data: bytes = field(repr=False)
+    data: bytes | None = field(repr=False)  # None: deidentify_stream wrote it to its sink
+    size: int  # of the encoded file, in bytes
+    sha256: str | None  # of the encoded file, hex; None: not computed
     sop_class_uid: str
     sop_instance_uid: str
     study_instance_uid: str
@@ -67,8 +77,14 @@ def read_dataset(data: bytes) -> Dataset:
     """Parse a DICOM file, with or without preamble and meta header. Raises Rejected."""
     if not data:
         raise Rejected("not_dicom", "the file is empty")
+    return parse(io.BytesIO(data))
+
+
+def parse(source: BinaryIO, stop_before_pixels: bool = False) -> Dataset:
+    """Parse a non-empty DICOM file from a seekable binary stream (up to the top-level pixel
+    data element when ``stop_before_pixels``). Raises Rejected."""
     try:
-        return dcmread(io.BytesIO(data))
+        return dcmread(source, stop_before_pixels=stop_before_pixels)
     except InvalidDicomError:
         pass  # no preamble or meta header: try as a bare data set below
     except RecursionError:
@@ -76,7 +92,8 @@ def read_dataset(data: bytes) -> Dataset:
     except Exception as exc:  # pydicom raises many kinds; their messages may carry values
         raise Rejected("unreadable", f"cannot parse the file ({type(exc).__name__})") from None
     try:
-        dataset = dcmread(io.BytesIO(data), force=True)
+        source.seek(0)
+        dataset = dcmread(source, force=True, stop_before_pixels=stop_before_pixels)
     except RecursionError:
         raise Rejected("unreadable", "sequences nested too deeply to parse") from None
     except Exception:
@@ -122,6 +139,14 @@ def _transfer_syntax(dataset: Dataset) -> UID:
 
 def write_dataset(dataset: Dataset, transfer_syntax: UID) -> bytes:
     """Encode with new File Meta Information and a zero preamble (PS3.15 E.1.1)."""
+    buffer = io.BytesIO()
+    encode(dataset, transfer_syntax, buffer)
+    return buffer.getvalue()
+
+
+def encode(dataset: Dataset, transfer_syntax: UID, sink: BinaryIO) -> None:
+    """Write the dataset to ``sink`` as a file with new File Meta Information and a zero
+    preamble (PS3.15 E.1.1). Raises Rejected when pydicom cannot encode it."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = dataset.SOPClassUID
     meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
@@ -130,48 +155,64 @@ def write_dataset(dataset: Dataset, transfer_syntax: UID) -> bytes:
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION
     dataset.file_meta = meta
     dataset.preamble = b"\x00" * 128
-    buffer = io.BytesIO()
-    dataset.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
+    try:
+        dataset.save_as(sink, enforce_file_format=True)
+    except (Rejected, SinkError):
+        raise
+    except Exception as exc:
+        where = _TAG_IN_MESSAGE.search(str(exc))
+        at = f" at {where.group(1)}" if where else ""
+        raise Rejected("write_failed", f"cannot encode the data set{at} "
+                       f"({type(exc).__name__})") from None
 
 
-def deidentify_bytes(data: bytes, profile: Profile, key: SecretKey,
-                     trace: list[Decision] | None = None) -> Output | Rejection:
-    """De-identify one file's bytes. Never raises for bad input: returns a Rejection."""
+def deidentify_parsed(dataset: Dataset, size: int, profile: Profile, key: SecretKey,
+                      trace: list[Decision] | None = None) -> tuple[Deidentified, UID]:
+    """The checks and the profile, on a parsed file of ``size`` bytes, in the one order both
+    the in-memory and the streaming path use. Returns the de-identified dataset and the
+    transfer syntax to write it in; raises Rejected."""
+    _check_complete(dataset, size)
+    sop_class = str(dataset.get("SOPClassUID", "") or "")
+    meta = getattr(dataset, "file_meta", None)
+    if sop_class == DICOMDIR_SOP_CLASS or (
+            meta is not None and meta.get("MediaStorageSOPClassUID") == DICOMDIR_SOP_CLASS):
+        raise Rejected("dicomdir", "a DICOMDIR is not de-identified but recreated from the "
+                       "de-identified files it references (PS3.15 E.1.1)")
+    transfer_syntax = _transfer_syntax(dataset)
+    result = deidentify_dataset(dataset, profile, key, trace, transfer_syntax)
+    _check_complete()  # sequences are parsed as the engine reaches them
+    if result.transfer_syntax is not None:  # pixels cleaned and possibly re-encoded
+        transfer_syntax = UID(result.transfer_syntax)
+    if not transfer_syntax.is_transfer_syntax:
+        raise Rejected("unsupported_transfer_syntax", "the transfer syntax "
+                       f"{transfer_syntax} cannot be written by this version")
+    return result, transfer_syntax
+
+
+def guarded(step: Callable[[], T]) -> T | Rejection:
+    """Run one instance's de-identification; every failure but a SinkError becomes a
+    Rejection whose message names tags and exception types, never values."""
     reset_truncation()
     try:
-        dataset = read_dataset(data)
-        _check_complete(dataset, len(data))
-        sop_class = str(dataset.get("SOPClassUID", "") or "")
-        meta = getattr(dataset, "file_meta", None)
-        if sop_class == DICOMDIR_SOP_CLASS or (
-                meta is not None and meta.get("MediaStorageSOPClassUID") == DICOMDIR_SOP_CLASS):
-            raise Rejected("dicomdir", "a DICOMDIR is not de-identified but recreated from the "
-                           "de-identified files it references (PS3.15 E.1.1)")
-        transfer_syntax = _transfer_syntax(dataset)
-        result = deidentify_dataset(dataset, profile, key, trace, transfer_syntax)
-        _check_complete()  # sequences are parsed as the engine reaches them
-        out = result.dataset
-        if result.transfer_syntax is not None:  # pixels cleaned and possibly re-encoded
-            transfer_syntax = UID(result.transfer_syntax)
-        if not transfer_syntax.is_transfer_syntax:
-            raise Rejected("unsupported_transfer_syntax", "the transfer syntax "
-                           f"{transfer_syntax} cannot be written by this version")
-        try:
-            encoded = write_dataset(out, transfer_syntax)
-        except Exception as exc:
-            where = _TAG_IN_MESSAGE.search(str(exc))
-            at = f" at {where.group(1)}" if where else ""
-            raise Rejected("write_failed", f"cannot encode the data set{at} "
-                           f"({type(exc).__name__})") from None
+        return step()
     except Rejected as rejected:
         return Rejection(rejected.reason, rejected.message)
+    except SinkError:
+        raise
     except RecursionError:
         return Rejection("unreadable", "sequences nested too deeply to process")
     except Exception as exc:  # a value pydicom cannot decode or encode; messages may hold PHI
         return Rejection("unreadable", f"cannot process the data set ({type(exc).__name__})")
+
+
+def output_of(result: Deidentified, transfer_syntax: UID, profile: Profile,
+              data: bytes | None, size: int, sha256: str | None) -> Output:
+    """What callers, the manifest and the crosswalks need of a written instance."""
+    out = result.dataset
     return Output(
-        data=encoded,
+        data=data,
+        size=size,
+        sha256=sha256,
         sop_class_uid=str(out.SOPClassUID),
         sop_instance_uid=str(out.SOPInstanceUID),
         study_instance_uid=str(out.StudyInstanceUID),
@@ -182,3 +223,15 @@ def deidentify_bytes(data: bytes, profile: Profile, key: SecretKey,
         uid_map=tuple(sorted(result.uid_map.items())),
         patient_ids=result.patient_ids,
     )
+
+
+def deidentify_bytes(data: bytes, profile: Profile, key: SecretKey,
+                     trace: list[Decision] | None = None) -> Output | Rejection:
+    """De-identify one file's bytes. Never raises for bad input: returns a Rejection."""
+    def step() -> Output:
+        result, transfer_syntax = deidentify_parsed(read_dataset(data), len(data), profile,
+                                                    key, trace)
+        encoded = write_dataset(result.dataset, transfer_syntax)
+        return output_of(result, transfer_syntax, profile, encoded, len(encoded),
+                         hashlib.sha256(encoded).hexdigest())
+    return guarded(step)
