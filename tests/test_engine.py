@@ -155,6 +155,16 @@ def test_dummied_sequence_keeps_structure_and_dummies_text():
     assert out.ContentSequence[0].TextValue == "ANONYMIZED"
 
 
+def test_a_sequence_sent_as_un_is_processed_as_a_sequence():
+    # Found by `deid verify`: rtdose_rle.dcm holds ReferencedRTPlanSequence with VR UN in an
+    # explicit VR file; it was kept unprocessed, its ReferencedSOPInstanceUID unreplaced.
+    data = Path(get_testdata_file("rtdose_rle.dcm")).read_bytes()
+    original = dcmread(io.BytesIO(data)).ReferencedRTPlanSequence[0].ReferencedSOPInstanceUID
+    result = deidentify_bytes(data, BASIC, KEY)
+    assert isinstance(result, Output)
+    item = dcmread(io.BytesIO(result.data)).ReferencedRTPlanSequence[0]
+    assert item.ReferencedSOPInstanceUID == replace_uid(KEY, original)
+
 # --- UIDs ---------------------------------------------------------------------------------
 
 def test_uid_hash_is_keyed_deterministic_and_valid():
