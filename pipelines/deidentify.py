@@ -44,6 +44,7 @@ from deid.beam import (
 from deid.beam.options import add_own_options
 from deid.beam.paths import UsageError
 from deid.beam.runner import is_local, make_runner, runner_name
+from deid.beam.verify import FINDINGS, REPORT_NAME, WriteVerifyReport
 from deid.keys import KeyUnavailable
 from deid.profile import Profile, ProfileError, builtin_names, load_profiles
 
@@ -89,6 +90,7 @@ class Plan:
     key_source: KeySource
     allow_quarantine: bool
     quarantine_copy: bool
+    verify: bool = False
     run_id: str = field(default_factory=lambda: time.strftime("%Y%m%dT%H%M%S-")
                         + uuid.uuid4().hex[:8])
 
@@ -197,14 +199,15 @@ def plan(argv: Sequence[str]) -> Plan:
 
     return Plan(options=options, patterns=patterns, output=output, quarantine=quarantine,
                 linkage=linkage, profile=profile, key_source=key_source,
-                allow_quarantine=own.allow_quarantine, quarantine_copy=own.quarantine_copy)
+                allow_quarantine=own.allow_quarantine, quarantine_copy=own.quarantine_copy,
+                verify=own.verify)
 
 
 def build(pipeline: beam.Pipeline, plan: Plan) -> None:
     """The graph: read, de-identify, write; everything not written goes to the quarantine."""
     files = pipeline | "ReadInstances" >> ReadInstances(plan.patterns)
     deidentified = files | "DeidentifyInstances" >> DeidentifyInstances(
-        plan.profile, plan.key_source)
+        plan.profile, plan.key_source, verify=plan.verify)
     written = deidentified.instances | "WriteInstances" >> WriteInstances(
         plan.output, plan.run_id, linkage=plan.linkage is not None)
     _ = ((deidentified.quarantine, written["quarantine"])
@@ -213,6 +216,9 @@ def build(pipeline: beam.Pipeline, plan: Plan) -> None:
     _ = written["written"] | "WriteManifest" >> WriteManifest(plan.output)
     if plan.linkage:
         _ = written["linkage"] | "WriteLinkage" >> WriteLinkage(plan.linkage)
+    if plan.verify:
+        _ = deidentified.verified | "WriteVerifyReport" >> WriteVerifyReport(
+            plan.output, plan.profile.names)
 
 
 @dataclass
@@ -243,11 +249,15 @@ class Report:
                 if name.startswith(prefix) and count}
 
     @property
+    def verify_findings(self) -> int:
+        return self.counts.get(FINDINGS, 0)
+
+    @property
     def consistent(self) -> bool:
         return self.read == self.written + self.quarantined
 
     def exit_code(self) -> int:
-        if not self.consistent or self.read == 0:
+        if not self.consistent or self.read == 0 or self.verify_findings:
             return EXIT_QUARANTINED
         if self.quarantined and not self.plan.allow_quarantine:
             return EXIT_QUARANTINED
@@ -296,11 +306,16 @@ def summary(report: Report) -> str:
     lines.append("  linkage                                   -> " + (
         f"{paths.join(plan.linkage, 'uid_mapping.csv')}, patid_mapping.csv"
         if plan.linkage else "not written (no --linkage_output)"))
+    if plan.verify:
+        lines.append(f"  verified {report.verify_findings:>3} finding(s)                  -> "
+                     f"{paths.join(plan.output, REPORT_NAME)}")
     code = report.exit_code()
     if not report.consistent:
         why = "BUG: files read != written + quarantined"
     elif report.read == 0:
         why = "no input file was found"
+    elif report.verify_findings:
+        why = "verification found problems (see the report; failures are quarantined)"
     elif report.quarantined and plan.allow_quarantine:
         why = "quarantine allowed by --allow_quarantine"
     elif report.quarantined:

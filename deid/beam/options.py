@@ -34,6 +34,11 @@ OWN_OPTIONS = (
                               help="exit 0 even when inputs were quarantined")),
     ("quarantine_copy", dict(action="store_true",
                              help="copy quarantined originals into <quarantine>/originals/")),
+    ("verify", dict(action="store_true",
+                    help="check each instance against its original before it is written "
+                         "(a failure is quarantined as verification_failed) and the run for "
+                         "consistency; report in <output>/verify_report.json; exit 1 on any "
+                         "finding")),
     ("sample", dict(action="store_true",
                     help="add the DICOM test files shipped inside pydicom as input")),
 )
