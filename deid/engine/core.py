@@ -14,6 +14,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
+from pydicom.valuerep import VR
 
 from deid import standard
 from deid.engine import dates
@@ -32,6 +33,7 @@ UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 REQUIRED = {0x00080016: "SOPClassUID", 0x00080018: "SOPInstanceUID",
             0x0020000D: "StudyInstanceUID", 0x0020000E: "SeriesInstanceUID"}
 PATIENT_ID, STUDY_UID = 0x00100020, 0x0020000D
+VALID_VRS = frozenset(vr.value for vr in VR)
 
 
 class Rejected(Exception):
@@ -80,6 +82,10 @@ def _vr_of(dataset: Dataset, tag: int) -> str:
     element = dataset.get_item(tag)
     if element.VR == "UN" and isinstance(element, RawDataElement):
         element = dataset[tag]
+    if element.VR and element.VR not in VALID_VRS:
+        # Written back as read, it would make readers take the file for implicit VR and
+        # misparse everything after it (PS3.5 7.1.2: the VR is one of Table 6.2-1's).
+        raise Rejected("unreadable", f"{keyword_of(tag)} {tag_text(tag)} has no valid VR")
     if element.VR:
         return element.VR
     info = standard.element_by_tag(tag)
