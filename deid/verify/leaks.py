@@ -27,6 +27,7 @@ from deid.engine.core import DATE_VRS, TEXT_VRS, keyword_of, tag_text
 from deid.engine.dummy import dummy_value
 from deid.engine.scrub import date_spellings
 from deid.profile.model import Profile
+from deid.verify.elements import element_at
 from deid.verify.findings import LEAK, Finding
 
 MIN_TEXT = 3  # shortest value searched for in decoded text
@@ -116,13 +117,13 @@ def _allowed(profile: Profile, kept: list[str]) -> list[str]:
 def _texts(dataset: Dataset, where: str) -> Iterator[tuple[str, str]]:
     """(tag path, text) of every text value at every depth."""
     for tag in dataset.keys():  # noqa: SIM118
-        element = dataset[tag]
+        element = element_at(dataset, tag)
         at = f"{where}{keyword_of(int(tag))} {tag_text(int(tag))}"
         if element.VR == "SQ":
             for index, item in enumerate(element.value or []):
                 yield from _texts(item, f"{at}[{index}]>")
             continue
-        value = element.value
+        value = element.value  # bytes when undecodable: searched as raw bytes
         for v in value if isinstance(value, MultiValue | list | tuple) else [value]:
             if v is not None and not isinstance(v, bytes | int | float):
                 yield at, str(v)

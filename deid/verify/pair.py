@@ -16,14 +16,23 @@ import re
 from dataclasses import dataclass, field
 
 from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
 
 from deid.engine import read_dataset
-from deid.engine.core import DATE_VRS, TEXT_VRS, TOKEN_VRS, UID_RE, Rejected, keyword_of, tag_text
+from deid.engine.core import (
+    DATE_VRS,
+    TEXT_VRS,
+    TOKEN_VRS,
+    UID_RE,
+    Rejected,
+    keyword_of,
+    tag_text,
+)
 from deid.engine.dummy import dummy_value
 from deid.engine.uids import is_well_known
 from deid.profile.model import COMPOUND, Profile, Rule
+from deid.verify.elements import element_at, values_of
 from deid.verify.findings import CONFORMANCE, Finding
 from deid.verify.leaks import Token, find_leaks, tokens_of_value
 
@@ -47,20 +56,6 @@ def digest(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "backslashreplace")).hexdigest()[:32]
 
 
-def values_of(element) -> list[str]:
-    """An element's values as text (binary values as their length only)."""
-    if element is None:
-        return []
-    value = element.value
-    if value is None or value == "" or value == b"":
-        return []
-    if isinstance(value, bytes):
-        return [f"<{len(value)} bytes>"]
-    if isinstance(value, MultiValue | list | tuple):
-        return [str(v) for v in value]
-    return [str(value)]
-
-
 def _stripped(element) -> list[str]:
     return [v.strip("\0 ") for v in values_of(element)]
 
@@ -72,7 +67,7 @@ def _is_empty(element) -> bool:
 
 
 def _creators(dataset: Dataset) -> dict[tuple[int, int], str]:
-    return {(t >> 16, t & 0xFF): str(dataset[t].value or "").strip()
+    return {(t >> 16, t & 0xFF): " ".join(values_of(element_at(dataset, t))).strip()
             for t in dataset.keys()  # noqa: SIM118 - no value decoding
             if (t >> 16) % 2 and 0x10 <= (t & 0xFFFF) <= 0xFF}
 
@@ -84,7 +79,8 @@ class _Walk:
         self.mappings: list[tuple[str, str, str]] = []
         self.tokens: list[Token] = []
         self.kept: list[str] = []  # original text the profile keeps: never a leak
-        self.originals = {tag: [v.strip() for v in values_of(original[tag])]
+        self.read_as: str | None = None  # the current element's bytes as read, if raw
+        self.originals = {tag: [v.strip() for v in values_of(element_at(original, tag))]
                           for tag in profile.condition_tags() if tag in original}
 
     def finding(self, check: str, where: str, detail: str) -> None:
@@ -99,10 +95,15 @@ class _Walk:
             tag = int(tag)
             if not path and tag in MARKERS:
                 continue  # replaced by the engine's own; checked by _markers
-            element = original[tag]
+            raw = original.get_item(tag)
+            # The bytes as read: a kept element whose VR makes them numbers still holds text.
+            self.read_as = raw.value.decode("latin-1") if isinstance(
+                raw, RawDataElement) and isinstance(raw.value, bytes) else None
+            element = element_at(original, tag)
             at = f"{where}{keyword_of(tag)} {tag_text(tag)}"
             action, rule = self.decide(original, tag, element.VR, creators, path)
-            self.element(action, rule, element, output.get(tag), path, at, mode)
+            out = element_at(output, tag) if tag in output else None
+            self.element(action, rule, element, out, path, at, mode)
         self.unexpected(original, output, where, top=not path)
 
     def decide(self, dataset: Dataset, tag: int, vr: str, creators: dict, path: tuple[str, ...]
@@ -315,6 +316,8 @@ class _Walk:
     def keep(self, original) -> None:
         if original.VR not in BINARY_VRS and original.VR != "SQ":
             self.kept.extend(values_of(original))
+            if self.read_as is not None and original.VR not in TEXT_VRS:
+                self.kept.append(self.read_as)
 
     def collect_tokens(self, original, at: str) -> None:
         vr = original.VR
