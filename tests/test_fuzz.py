@@ -132,7 +132,7 @@ def _check(case: Case, profile_name: str) -> None:
 
 FAST = settings(max_examples=150, derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-SLOW = settings(FAST, max_examples=3000)
+SLOW = settings(FAST, max_examples=10000)
 
 
 @FAST

@@ -69,7 +69,11 @@ class Files:
         return not any(m.path == path for m in fs.match([path])[0].metadata_list)
 
     def exists(self, path: str) -> bool:
-        return self._filesystems().exists(path) if is_remote(path) else os.path.exists(path)
+        """A file, or a folder (for buckets: a prefix with objects under it)."""
+        if not is_remote(path):
+            return os.path.exists(path)
+        fs = self._filesystems()
+        return fs.exists(path) or bool(fs.match([path.rstrip("/") + "/**"])[0].metadata_list)
 
     def list(self, root: str) -> list[str]:
         """Every file under a folder (sorted; not the pipeline's sidecars or staging), or the
