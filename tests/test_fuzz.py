@@ -111,9 +111,11 @@ def _replaced(seed: str, *changes: tuple[int, bytes]) -> Case:
 
 # Cases fuzzing found, kept as regressions: the File Meta Information Version's group made 3
 # and ImageType's VR 'C[' (the engine wrote the element back and the output no longer parsed);
-# Manufacturer's VR made US (its bytes still spell a removed InstitutionName: kept, no leak).
+# Manufacturer's VR made US (its bytes still spell a removed InstitutionName: kept, no leak);
+# an invalid SOP Class UID under the DICOM root (kept as it is, as the Standard's UIDs are).
 FOUND = (_replaced("JPEG2000.dcm", (144, b"\x03"), (341, b"[")),
-         _replaced("MR_small_bigendian.dcm", (610, b"US")))
+         _replaced("MR_small_bigendian.dcm", (610, b"US")),
+         _replaced("rtplan.dcm", (2603, b"\x00")))
 OUTCOMES: Counter = Counter()
 
 
@@ -139,6 +141,7 @@ SLOW = settings(FAST, max_examples=10000)
 @given(case=mutated(), profile_name=st.sampled_from(sorted(PROFILES)))
 @example(case=FOUND[0], profile_name="basic")
 @example(case=FOUND[1], profile_name="basic")
+@example(case=FOUND[2], profile_name="basic")
 def test_mutated_files_end_as_output_or_rejection(case, profile_name):
     _check(case, profile_name)
 

@@ -213,7 +213,8 @@ class _Walk:
             if old and not is_well_known(old) and new == old:
                 self.finding("uid_replaced", at, "the profile replaces the UID (U) but it is "
                                                  "unchanged")
-            if new and output.VR == "UI" and (len(new) > 64 or not UID_RE.match(new)):
+            replaced = new and new != old  # a UID the Standard defines is kept as it is
+            if replaced and output.VR == "UI" and (len(new) > 64 or not UID_RE.match(new)):
                 self.finding("uid_valid", at, "the replaced UID is not a valid UID")
         if len(after) != len(before):
             self.finding("uid_replaced", at, "the number of UID values changed")
