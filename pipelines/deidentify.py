@@ -62,8 +62,8 @@ Every standard Beam option passes through: --runner (default: the local FnApiRun
 --direct_running_mode, --direct_num_workers, --project, --region, --temp_location,
 --s3_endpoint_url, --flink_master, ...
 
-exit codes: 0 all inputs written (or quarantine allowed), 1 inputs quarantined or the run
-failed, 2 usage, profile or key error."""
+exit codes: 0 all inputs written (or quarantine allowed), 1 inputs quarantined, a
+verification finding (--verify) or the run failed, 2 usage, profile or key error."""
 
 
 def sample_files() -> list[str]:

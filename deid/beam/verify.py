@@ -20,10 +20,10 @@ from deid.beam import metrics, paths
 from deid.engine import Output, Rejection
 from deid.profile import Profile
 from deid.verify import Consistency, Unverifiable, verify_pair
+from deid.verify.sets import REPORT as REPORT_NAME
 
 VERIFICATION_FAILED = "verification_failed"
 FINDINGS = "verify_findings"  # the counter that makes the run exit 1
-REPORT_NAME = "verify_report.json"
 _SHOWN = 10  # findings named in a quarantine message
 
 
