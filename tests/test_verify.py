@@ -119,6 +119,16 @@ def test_a_planted_value_is_found_in_raw_bytes_outside_pixel_data():
     assert {f.name for f in findings} == {"leak/bytes"}
 
 
+def test_raw_bytes_are_searched_in_the_instance_character_set():
+    ds = _original()
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.PatientName = "Müller^Jürgen"
+    data = to_bytes(ds)
+    out = _deidentified(data)
+    out.RedPaletteColorLookupTableData = "x Jürgen ".encode()
+    assert _names(data, out) == {"leak/bytes"}
+
+
 def test_values_the_profile_keeps_and_short_tokens_are_not_leaks():
     ds = _original()
     ds.OperatorsName = "ACME"  # removed, but the same text is kept in Manufacturer

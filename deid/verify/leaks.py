@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pydicom import dcmread
-from pydicom.charset import convert_encodings, encode_string
+from pydicom.charset import convert_encodings
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
@@ -145,11 +145,12 @@ def _without_pixels(data: bytes) -> bytes:
 
 
 def _encodings(output: Dataset) -> list[str]:
-    charset = output.get("SpecificCharacterSet")
+    """Python codecs of the instance's character set, ASCII's superset latin-1 always."""
     try:
-        return convert_encodings(charset.value if charset is not None else None)
+        found = convert_encodings(output.get("SpecificCharacterSet"))
     except Exception:
-        return ["iso8859"]
+        found = []
+    return ["latin-1", *(e for e in found if e not in ("iso8859", "latin_1"))]
 
 
 def find_leaks(tokens: list[Token], kept: list[str], output: Dataset, data: bytes,
@@ -184,11 +185,12 @@ def _byte_leaks(matcher: _Matcher, skip: set[str], output: Dataset, data: bytes
     for text in matcher.by_text:  # skipped ones too: the longest match at a place decides
         if len(text) < MIN_BYTES:
             continue
-        for candidate in (text, *[t.text for t in matcher.by_text[text]]):
-            try:
-                encoded[encode_string(candidate, encodings)] = text
-            except Exception:
-                continue
+        for candidate in {text, *[t.text for t in matcher.by_text[text]]}:
+            for encoding in encodings:
+                try:  # strictly: a replacement character would match what it should not
+                    encoded[candidate.encode(encoding)] = text
+                except (UnicodeError, LookupError):
+                    continue
     if not encoded:
         return {}
     blob = _without_pixels(data)

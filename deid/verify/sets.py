@@ -136,7 +136,7 @@ class SetVerifier:
             detail = str(exc) if isinstance(exc, Unverifiable) else \
                 f"cannot read the pair ({type(exc).__name__})"
             return InstanceResult(original, output, FAILED,
-                                  [Finding(PAIRING, "unverifiable", output, detail)])
+                                  [Finding(PAIRING, "unverifiable", "the pair", detail)])
         self.consistency.add(output, result.mappings)
         return InstanceResult(original, output, FAILED if result.findings else PASSED,
                               result.findings)
@@ -179,7 +179,7 @@ class SetVerifier:
 
     def _unpaired(self, output: str, why: str) -> None:
         self.report.instances.append(InstanceResult(None, output, FAILED, [
-            Finding(PAIRING, "unpaired_output", output, why)]))
+            Finding(PAIRING, "unpaired_output", "the file", why)]))
 
     def _folders(self, originals: str, deidentified: str, quarantine: str | None) -> None:
         index = self._output_index(deidentified)
@@ -212,5 +212,5 @@ class SetVerifier:
         hint = "" if self.key else " (no key: pass $DEID_SECRET or --secret-file to pair by " \
                                    "the replaced SOP Instance UID)"
         return InstanceResult(original, None, FAILED, [Finding(
-            PAIRING, "missing_output", original,
+            PAIRING, "missing_output", "the file",
             "the engine writes this instance, but no output has its SOP Instance UID" + hint)])
