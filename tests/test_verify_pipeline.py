@@ -42,16 +42,16 @@ def test_a_verified_run_writes_its_report_and_deid_verify_agrees(tmp_path, monke
                                                                  capsys):
     monkeypatch.setenv("DEID_SECRET", SECRET)
     inputs, out = _inputs(tmp_path), tmp_path / "out"
-    for profile in ("basic", "tcia"):
-        shutil.rmtree(out, ignore_errors=True)
-        shutil.rmtree(tmp_path / "out-quarantine", ignore_errors=True)
-        assert main(["--input", str(inputs), "--output", str(out), "--profile", profile,
-                     "--verify"]) == 0
-        report = json.loads((out / "verify_report.json").read_text())
-        assert report["ok"] and report["instances_verified"] == len(FILES)
-        assert cli(["verify", "--original", str(inputs), "--deidentified", str(out),
-                    "-p", profile]) == 0
+    (inputs / "notes.txt").write_text("not DICOM")  # quarantined: needs no output
+    assert main(["--input", str(inputs), "--output", str(out), "--profile", "basic",
+                 "--verify", "--allow_quarantine"]) == 0
+    report = json.loads((out / "verify_report.json").read_text())
+    assert report["ok"] and report["instances_verified"] == len(FILES)
     assert "verify_report.json" in capsys.readouterr().out
+    assert cli(["verify", "--original", str(inputs), "--deidentified", str(out),
+                "-p", "basic", "--json", "-"]) == 0
+    counts = json.loads(capsys.readouterr().out)["counts"]
+    assert (counts["passed"], counts["quarantined"], counts["findings"]) == (len(FILES), 1, 0)
 
 
 def test_a_failed_verification_is_quarantined_and_fails_the_run(tmp_path, monkeypatch):
