@@ -43,8 +43,8 @@ def verify_output(original: bytes, out: Output, profile: Profile
     try:
         result = verify_pair(original, out.data, profile)
     except Unverifiable as exc:
-        message = f"verification failed: {exc}"
-        return Rejection(VERIFICATION_FAILED, message), Verified(None, (("unverifiable", ""),))
+        return (Rejection(VERIFICATION_FAILED, f"verification failed: {exc}"),
+                Verified(None, (("pairing/unverifiable", "the pair"),)))
     if result.findings:
         named = [(f.name, f.where) for f in result.findings]
         shown = "; ".join(f"{name} at {where}" for name, where in named[:_SHOWN])

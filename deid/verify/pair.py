@@ -363,11 +363,15 @@ class Unverifiable(Exception):
 def verify_pair(original: bytes, output: bytes, profile: Profile) -> PairResult:
     """Check one de-identified file against its original. Raises Unverifiable."""
     source, result = _parse(original, "original"), _parse(output, "output")
-    walk = _Walk(profile, source)
     try:
-        walk.dataset(source, result, (), "", "apply")
-    except Exception as exc:  # a value pydicom cannot decode: fail closed, no value shown
+        return _check(source, result, output, profile)
+    except Exception as exc:  # e.g. a value pydicom cannot decode: fail closed, no value shown
         raise Unverifiable(f"cannot compare the pair ({type(exc).__name__})") from None
+
+
+def _check(source: Dataset, result: Dataset, output: bytes, profile: Profile) -> PairResult:
+    walk = _Walk(profile, source)
+    walk.dataset(source, result, (), "", "apply")
     findings = walk.findings
     _markers(result, findings)
     old_id = " ".join(_stripped(source.get(PATIENT_ID))) if PATIENT_ID in source else ""
