@@ -73,6 +73,9 @@ def _creators(dataset: Dataset) -> dict[tuple[int, int], str]:
 
 
 class _Walk:
+    """One pass over an original and its output, side by side: conformance findings, the
+    original's identifying values (tokens), the text it keeps, and the UID mappings."""
+
     def __init__(self, profile: Profile, original: Dataset):
         self.profile = profile
         self.findings: list[Finding] = []
@@ -101,13 +104,13 @@ class _Walk:
                 raw, RawDataElement) and isinstance(raw.value, bytes) else None
             element = element_at(original, tag)
             at = f"{where}{keyword_of(tag)} {tag_text(tag)}"
-            action, rule = self.decide(original, tag, element.VR, creators, path)
+            action, rule = self.decide(tag, element.VR, creators, path)
             out = element_at(output, tag) if tag in output else None
             self.element(action, rule, element, out, path, at, mode)
         self.unexpected(original, output, where, top=not path)
 
-    def decide(self, dataset: Dataset, tag: int, vr: str, creators: dict, path: tuple[str, ...]
-               ) -> tuple[str, Rule | None]:
+    def decide(self, tag: int, vr: str, creators: dict[tuple[int, int], str],
+               path: tuple[str, ...]) -> tuple[str, Rule | None]:
         """The action the engine takes: a code, 'unruled', 'creator' or 'parse'."""
         group, elem = tag >> 16, tag & 0xFFFF
         if group % 2:
