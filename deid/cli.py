@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -108,6 +109,73 @@ def _cmd_run(argv: list[str]) -> int:
     from pipelines.deidentify import main as run_pipeline
 
     return run_pipeline(argv)
+
+
+VERIFY_DESCRIPTION = """\
+Check de-identified files against their originals: conformance to the profiles (what they
+remove is absent, what they empty is empty, replaced UIDs changed and valid, no private element
+they do not keep), leaks (every identifying value of the original searched for in the output's
+text at every depth and in its bytes) and, over the set, consistency (one original UID or
+PatientID, one new value). Files or folders, local, gs:// or s3://; with folders, originals are
+paired with outputs by the pipeline's manifest and the key ($DEID_SECRET or --secret-file).
+Findings name files, tags and checks, never values. Beam filesystem options (--s3_endpoint_url,
+...) pass through for buckets. Exit codes: 0 clean, 1 findings, 2 usage, key or profile error."""
+
+
+def verify_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deid verify", description=VERIFY_DESCRIPTION)
+    parser.add_argument("--original", required=True, metavar="PATH",
+                        help="the original file, or a folder or bucket prefix of originals")
+    parser.add_argument("--deidentified", required=True, metavar="PATH",
+                        help="the de-identified file, or the folder (e.g. a pipeline output)")
+    _add_profile_option(parser)
+    parser.add_argument("--quarantine", metavar="FOLDER",
+                        help="the pipeline's quarantine folder (default: <deidentified>"
+                             "-quarantine): quarantined originals need no output")
+    parser.add_argument("--secret-file", metavar="FILE",
+                        help="file holding the key, to pair folders by the replaced SOP "
+                             "Instance UID (default: $DEID_SECRET)")
+    parser.add_argument("--json", metavar="FILE",
+                        help="write the JSON report there ('-': to stdout, instead of the "
+                             "summary)")
+    return parser
+
+
+def _cmd_verify(argv: list[str]) -> int:
+    from deid.keys import ENV_VAR, KeyUnavailable, resolve_key
+    from deid.profile import ProfileError, load_profiles
+    from deid.verify.sets import Files, SetVerifier, is_remote
+
+    parser = verify_parser()
+    args, beam_options = parser.parse_known_args(argv)
+    remote = is_remote(args.original) or is_remote(args.deidentified)
+    if beam_options and not remote:
+        parser.error(f"unrecognized arguments: {' '.join(beam_options)}")
+    try:
+        profile = load_profiles(args.profile)
+        key = (resolve_key(args.secret_file)
+               if args.secret_file or os.environ.get(ENV_VAR) else None)
+    except ProfileError as exc:
+        return _profile_error(exc)
+    except KeyUnavailable as exc:
+        print(f"deid: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    files = Files(beam_options)
+    for path in (args.original, args.deidentified):
+        if not files.exists(path):
+            print(f"deid: no such file or folder: {path}", file=sys.stderr)
+            return EXIT_USAGE
+    report = SetVerifier(profile, key, files).run(args.original, args.deidentified,
+                                                  args.quarantine)
+    if args.json:
+        text = json.dumps(report.as_json(), indent=2, ensure_ascii=False)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n", encoding="utf-8")
+    if args.json != "-":
+        print(report.summary())
+    return EXIT_OK if report.ok else EXIT_REJECTED
 
 
 # --- curator tools: read-only, no Beam ---------------------------------------------------------
@@ -341,6 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("run", help="run the Beam pipeline over folders or buckets "
                                     "(see `deid run --help`)", add_help=False)
+    commands.add_parser("verify", help="check de-identified files against their originals "
+                                       "(see `deid verify --help`)", add_help=False)
 
     profile_cmd = commands.add_parser("profile", help="list, show and lint profiles",
                                       description="Curator tools for profiles.")
@@ -418,6 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["run"]:
         return _cmd_run(argv[1:])  # Beam parses its own options
+    if argv[:1] == ["verify"]:
+        return _cmd_verify(argv[1:])  # bucket options pass through to Beam's filesystems
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

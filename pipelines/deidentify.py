@@ -45,6 +45,7 @@ from deid.beam import (
 from deid.beam.options import add_own_options
 from deid.beam.paths import UsageError
 from deid.beam.runner import is_local, make_runner, runner_name
+from deid.beam.verify import FINDINGS, REPORT_NAME, WriteVerifyReport
 from deid.keys import KeyUnavailable
 from deid.profile import Profile, ProfileError, builtin_names, load_profiles
 
@@ -62,8 +63,8 @@ Every standard Beam option passes through: --runner (default: the local FnApiRun
 --direct_running_mode, --direct_num_workers, --project, --region, --temp_location,
 --s3_endpoint_url, --flink_master, ...
 
-exit codes: 0 all inputs written (or quarantine allowed), 1 inputs quarantined or the run
-failed, 2 usage, profile or key error."""
+exit codes: 0 all inputs written (or quarantine allowed), 1 inputs quarantined, a
+verification finding (--verify) or the run failed, 2 usage, profile or key error."""
 
 
 def sample_files() -> list[str]:
@@ -91,6 +92,7 @@ class Plan:
     allow_quarantine: bool
     quarantine_copy: bool
     stream_threshold: int  # bytes: larger inputs are streamed
+    verify: bool = False
     run_id: str = field(default_factory=lambda: time.strftime("%Y%m%dT%H%M%S-")
                         + uuid.uuid4().hex[:8])
 
@@ -202,7 +204,7 @@ def plan(argv: Sequence[str]) -> Plan:
     return Plan(options=options, patterns=patterns, output=output, quarantine=quarantine,
                 linkage=linkage, profile=profile, key_source=key_source,
                 allow_quarantine=own.allow_quarantine, quarantine_copy=own.quarantine_copy,
-                stream_threshold=own.stream_threshold_mb << 20)
+                stream_threshold=own.stream_threshold_mb << 20, verify=own.verify)
 
 
 def build(pipeline: beam.Pipeline, plan: Plan) -> None:
@@ -211,7 +213,7 @@ def build(pipeline: beam.Pipeline, plan: Plan) -> None:
     # Large inputs go straight into the staging folder WriteInstances commits from.
     streaming = Streaming(paths.staging_dir(plan.output, plan.run_id), plan.stream_threshold)
     deidentified = files | "DeidentifyInstances" >> DeidentifyInstances(
-        plan.profile, plan.key_source, streaming=streaming)
+        plan.profile, plan.key_source, streaming=streaming, verify=plan.verify)
     written = deidentified.instances | "WriteInstances" >> WriteInstances(
         plan.output, plan.run_id, linkage=plan.linkage is not None)
     _ = ((deidentified.quarantine, written["quarantine"])
@@ -220,6 +222,9 @@ def build(pipeline: beam.Pipeline, plan: Plan) -> None:
     _ = written["written"] | "WriteManifest" >> WriteManifest(plan.output)
     if plan.linkage:
         _ = written["linkage"] | "WriteLinkage" >> WriteLinkage(plan.linkage)
+    if plan.verify:
+        _ = deidentified.verified | "WriteVerifyReport" >> WriteVerifyReport(
+            plan.output, plan.profile.names)
 
 
 @dataclass
@@ -250,11 +255,15 @@ class Report:
                 if name.startswith(prefix) and count}
 
     @property
+    def verify_findings(self) -> int:
+        return self.counts.get(FINDINGS, 0)
+
+    @property
     def consistent(self) -> bool:
         return self.read == self.written + self.quarantined
 
     def exit_code(self) -> int:
-        if not self.consistent or self.read == 0:
+        if not self.consistent or self.read == 0 or self.verify_findings:
             return EXIT_QUARANTINED
         if self.quarantined and not self.plan.allow_quarantine:
             return EXIT_QUARANTINED
@@ -303,11 +312,16 @@ def summary(report: Report) -> str:
     lines.append("  linkage                                   -> " + (
         f"{paths.join(plan.linkage, 'uid_mapping.csv')}, patid_mapping.csv"
         if plan.linkage else "not written (no --linkage_output)"))
+    if plan.verify:
+        lines.append(f"  verified {report.verify_findings:>3} finding(s)                  -> "
+                     f"{paths.join(plan.output, REPORT_NAME)}")
     code = report.exit_code()
     if not report.consistent:
         why = "BUG: files read != written + quarantined"
     elif report.read == 0:
         why = "no input file was found"
+    elif report.verify_findings:
+        why = "verification found problems (see the report; failures are quarantined)"
     elif report.quarantined and plan.allow_quarantine:
         why = "quarantine allowed by --allow_quarantine"
     elif report.quarantined:

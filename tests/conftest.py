@@ -76,6 +76,16 @@ def moto_s3(tmp_path_factory) -> Iterator[dict[str, str]]:
         _stop(process)
 
 
+def s3_client(moto_s3: dict[str, str]):
+    """A boto3 client of the moto server, to put and list test objects."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=moto_s3["endpoint"],
+                        aws_access_key_id=moto_s3["access_key"],
+                        aws_secret_access_key=moto_s3["secret_key"],
+                        region_name=moto_s3["region"])
+
+
 @pytest.fixture(scope="session")
 def gcs_emulator(tmp_path_factory) -> Iterator[dict[str, str]]:
     """gcp-storage-emulator in memory, and a static-token credentials file so that

@@ -155,6 +155,25 @@ def test_dummied_sequence_keeps_structure_and_dummies_text():
     assert out.ContentSequence[0].TextValue == "ANONYMIZED"
 
 
+def test_a_sequence_sent_as_un_is_processed_as_a_sequence():
+    # Found by `deid verify`: rtdose_rle.dcm holds ReferencedRTPlanSequence with VR UN in an
+    # explicit VR file; it was kept unprocessed, its ReferencedSOPInstanceUID unreplaced.
+    data = Path(get_testdata_file("rtdose_rle.dcm")).read_bytes()
+    original = dcmread(io.BytesIO(data)).ReferencedRTPlanSequence[0].ReferencedSOPInstanceUID
+    result = deidentify_bytes(data, BASIC, KEY)
+    assert isinstance(result, Output)
+    item = dcmread(io.BytesIO(result.data)).ReferencedRTPlanSequence[0]
+    assert item.ReferencedSOPInstanceUID == replace_uid(KEY, original)
+
+def test_an_element_with_an_invalid_vr_is_rejected():
+    # Found by tests/test_fuzz.py: ImageType with VR 'C[' was kept and written as read, and
+    # pydicom then read the output as implicit VR, one element swallowing the whole file.
+    data = bytearray(Path(get_testdata_file("CT_small.dcm")).read_bytes())
+    at = data.index(b"\x08\x00\x08\x00CS") + 4
+    data[at:at + 2] = b"C["
+    result = deidentify_bytes(bytes(data), BASIC, KEY)
+    assert result == Rejection("unreadable", "ImageType (0008,0008) has no valid VR")
+
 # --- UIDs ---------------------------------------------------------------------------------
 
 def test_uid_hash_is_keyed_deterministic_and_valid():

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from conftest import s3_client
 
 from benchmarks.huge import synthesize
 from deid.beam.paths import STAGING
@@ -78,14 +79,9 @@ def check_bucket_run(report, objects: dict[str, bytes], prefix: str, count: int,
 
 def test_s3_to_s3_in_worker_processes(moto_s3, tmp_path, monkeypatch):
     """Multi-process workers need the S3 settings: the local runner forwards the options."""
-    import boto3
-
     monkeypatch.delenv("DEID_SECRET", raising=False)
     files = inputs(tmp_path / "in")
-    s3 = boto3.client("s3", endpoint_url=moto_s3["endpoint"],
-                      aws_access_key_id=moto_s3["access_key"],
-                      aws_secret_access_key=moto_s3["secret_key"],
-                      region_name=moto_s3["region"])
+    s3 = s3_client(moto_s3)
     bucket = "deid-pipeline-test"
     s3.create_bucket(Bucket=bucket)
     for path in files:

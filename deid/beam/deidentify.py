@@ -14,12 +14,13 @@ from apache_beam.pvalue import TaggedOutput
 from deid.beam import metrics, paths
 from deid.beam.keysource import KeySource
 from deid.beam.records import INTERNAL_ERROR, OUTPUT_ERROR, Quarantined
+from deid.beam.verify import verify_output, verify_streamed
 from deid.beam.write import create_staged
 from deid.engine import Output, Rejection, deidentify_bytes, deidentify_stream
 from deid.engine.files import SinkError
 from deid.profile import Profile
 
-QUARANTINE = "quarantine"
+QUARANTINE, VERIFIED = "quarantine", "verified"
 _LOG = logging.getLogger("deid.beam")
 
 
@@ -38,15 +39,19 @@ class DeidentifyFn(beam.DoFn):
     staging file), apply the profile, emit (input path, Output), or a Quarantined record
     under the tag `quarantine`. Never raises for an input: a failure to read is
     `unreadable`, to write `output_error`, any unexpected exception `internal_error` with
-    only the exception's type as message (exception text may quote a value)."""
+    only the exception's type as message (exception text may quote a value). With verify,
+    each output is checked against its original first (deid.verify): a failure is
+    quarantined, never written, and every verification is emitted under the tag `verified`
+    for the run's report."""
 
     def __init__(self, profile: Profile, key_source: KeySource, deidentify=deidentify_bytes,
-                 streaming: Streaming | None = None):
+                 streaming: Streaming | None = None, verify: bool = False):
         super().__init__()
         self._profile = profile
         self._key_source = key_source
         self._deidentify = deidentify
         self._streaming = streaming
+        self._verify = verify
         self._key = None
 
     def setup(self):
@@ -63,6 +68,9 @@ class DeidentifyFn(beam.DoFn):
                 size = readable.metadata.size_in_bytes
                 self._bytes.inc(size)
                 result = self._stream(readable, path, size)
+                if self._verify and isinstance(result, Output):
+                    result, verified = self._verify_streamed(readable, path, result)
+                    yield TaggedOutput(VERIFIED, verified)
             else:
                 try:
                     with _open(readable) as f:
@@ -74,6 +82,9 @@ class DeidentifyFn(beam.DoFn):
                     size = len(data)
                     self._bytes.inc(size)
                     result = self._deidentify(data, self._profile, self._key)
+                    if self._verify and not isinstance(result, Rejection):
+                        result, verified = verify_output(data, result, self._profile)
+                        yield TaggedOutput(VERIFIED, verified)
                     del data
         except Exception as exc:
             result = Rejection(INTERNAL_ERROR, type(exc).__name__)
@@ -116,6 +127,17 @@ class DeidentifyFn(beam.DoFn):
         return result
 
 
+    def _verify_streamed(self, readable, path: str, out: Output):
+        """Verify a streamed instance in its staging file; delete the file if it fails."""
+        assert self._streaming is not None
+        staging = paths.staging_file(self._streaming.staging, path)
+        result, verified = verify_streamed(_open(readable), staging, out, self._profile)
+        if isinstance(result, Rejection):
+            with contextlib.suppress(Exception):  # else RemoveStaging deletes it
+                FileSystems.delete([staging])
+        return result, verified
+
+
 def _close_quietly(sink) -> None:
     """Close a sink whose content is discarded (an empty S3 upload fails to complete)."""
     with contextlib.suppress(Exception):
@@ -129,15 +151,15 @@ def _open(readable):
 
 class DeidentifyInstances(beam.PTransform):
     """ReadableFiles in; a tuple of tagged PCollections out: `instances` of
-    (input path, deid.engine.Output) and `quarantine` of Quarantined records. With
-    ``streaming``, the Outputs of large inputs carry no data: they are in their staging
-    files already."""
+    (input path, deid.engine.Output), `quarantine` of Quarantined records and, with verify,
+    `verified` records (deid.beam.verify.Verified). With ``streaming``, the Outputs of large
+    inputs carry no data: they are in their staging files already."""
 
     def __init__(self, profile: Profile, key_source: KeySource, deidentify=deidentify_bytes,
-                 streaming: Streaming | None = None):
+                 streaming: Streaming | None = None, verify: bool = False):
         super().__init__()
-        self._fn = DeidentifyFn(profile, key_source, deidentify, streaming)
+        self._fn = DeidentifyFn(profile, key_source, deidentify, streaming, verify)
 
     def expand(self, files):
         return files | "Deidentify" >> beam.ParDo(self._fn).with_outputs(
-            QUARANTINE, main="instances")
+            QUARANTINE, VERIFIED, main="instances")

@@ -1,7 +1,8 @@
 """Beam metrics of a run, progress lines while it works, and reading them back at the end.
 
 Counters (namespace `deid`): instances_read, instances_written, instances_quarantined,
-quarantined.<reason>, bytes_read, bytes_written. On every run:
+quarantined.<reason>, bytes_read, bytes_written, and with --verify verify_findings (instances
+that failed verification plus the run's consistency findings). On every run:
 instances_read == instances_written + instances_quarantined.
 """
 

@@ -39,6 +39,11 @@ OWN_OPTIONS = (
                                  help="stream inputs larger than this, from input to output "
                                       "in chunks: no worker holds their pixel data "
                                       "(default: %(default)s)")),
+    ("verify", dict(action="store_true",
+                    help="check each instance against its original before it is written "
+                         "(a failure is quarantined as verification_failed) and the run for "
+                         "consistency; report in <output>/verify_report.json; exit 1 on any "
+                         "finding")),
     ("sample", dict(action="store_true",
                     help="add the DICOM test files shipped inside pydicom as input")),
 )

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
+from pydicom.valuerep import VR
 
 from deid import standard
 from deid.engine import dates
@@ -33,6 +34,7 @@ REQUIRED = {0x00080016: "SOPClassUID", 0x00080018: "SOPInstanceUID",
             0x0020000D: "StudyInstanceUID", 0x0020000E: "SeriesInstanceUID"}
 PATIENT_ID, STUDY_UID = 0x00100020, 0x0020000D
 PIXEL_DATA_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)  # Float, Double Float, Pixel Data
+VALID_VRS = frozenset(vr.value for vr in VR)
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,16 @@ def keyword_of(tag: int) -> str:
     return info.keyword if info else tag_text(tag)
 
 
-def _vr_of(element: DataElement | RawDataElement, tag: int) -> str:
+def _vr_of(dataset: Dataset, tag: int) -> str:
+    """The VR the element has once read: pydicom gives a UN element the dictionary's VR when
+    it decodes it (a sequence sent as UN becomes SQ), so that VR decides, not the raw one."""
+    element = dataset.get_item(tag)
+    if element.VR == "UN" and isinstance(element, RawDataElement):
+        element = dataset[tag]
+    if element.VR and element.VR not in VALID_VRS:
+        # Written back as read, it would make readers take the file for implicit VR and
+        # misparse everything after it (PS3.5 7.1.2: the VR is one of Table 6.2-1's).
+        raise Rejected("unreadable", f"{keyword_of(tag)} {tag_text(tag)} has no valid VR")
     if element.VR:
         return element.VR
     info = standard.element_by_tag(tag)
@@ -184,7 +195,7 @@ class _Run:
                 continue
             # Recorded in document order: the element first, then what recursion adds.
             index, before = len(self.trace), _shown(dataset, tag)
-            vr = _vr_of(dataset.get_item(tag), tag)
+            vr = _vr_of(dataset, tag)
             self.trace.append(None)  # type: ignore[arg-type]
             self._decided = ("K", None)
             self._element(dataset, tag, creators, path, mode)
@@ -210,7 +221,7 @@ class _Run:
             self._public(dataset, tag, path, mode)
 
     def _public(self, dataset: Dataset, tag: int, path: tuple[str, ...], mode: str) -> None:
-        vr = _vr_of(dataset.get_item(tag), tag)
+        vr = _vr_of(dataset, tag)
         rule = self._choose(self.profile.rules_for_tag(tag), path) or self.profile.unlisted.get(vr)
         if rule is None:
             self._unruled(dataset, tag, vr, path, mode)
@@ -221,7 +232,7 @@ class _Run:
                  path: tuple[str, ...], mode: str) -> None:
         group, elem = tag >> 16, tag & 0xFFFF
         creator = creators.get((group, elem >> 8)) if elem >= 0x1000 else None
-        vr = _vr_of(dataset.get_item(tag), tag)
+        vr = _vr_of(dataset, tag)
         if not creator or group in (0x0001, 0x0003, 0x0005, 0x0007, 0xFFFF):
             self._record("X", None)
             del dataset[tag]  # no private creator: nothing can say it is safe

@@ -377,3 +377,13 @@ def _in_memory(source: BinaryIO, sink: BinaryIO, profile: Profile,
     except Exception as exc:
         raise SinkError(type(exc).__name__) from None
     return replace(result, data=None)
+
+
+def header_bytes(source: BinaryIO) -> bytes:
+    """The bytes of a file up to its top-level pixel data element (all of it when it has
+    none): what is read of a streamed instance to verify it. Raises Rejected."""
+    reader = cast(BinaryIO, _Reader(source))
+    parse(reader, stop_before_pixels=True)
+    end = reader.tell()
+    reader.seek(0)
+    return reader.read(end)
