@@ -3,6 +3,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# tool:Debian package: Tesseract OCR (pixel tests), dciodvfy from dicom3tools (IOD checks).
+SYSTEM_TOOLS := tesseract:tesseract-ocr dciodvfy:dicom3tools
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: install demo test test-slow lint generate clean
@@ -11,12 +13,14 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
-	@# Tesseract OCR for the pixel tests, where apt-get is usable; never fails the install.
-	@command -v tesseract >/dev/null || { command -v apt-get >/dev/null \
+	@# Debian tools some tests use, where apt-get is usable; never fails the install: the
+	@# tests that need a missing tool skip and say why.
+	@for pair in $(SYSTEM_TOOLS); do tool=$${pair%%:*}; package=$${pair#*:}; \
+		command -v $$tool >/dev/null || { command -v apt-get >/dev/null \
 		&& [ "$$(id -u)" = 0 ] && export DEBIAN_FRONTEND=noninteractive \
-		&& { apt-get install -y -q tesseract-ocr \
-			|| { apt-get update -q && apt-get install -y -q tesseract-ocr; }; } >/dev/null 2>&1; } \
-		|| echo "tesseract-ocr not installed: the OCR tests will skip"
+		&& { apt-get install -y -q $$package \
+			|| { apt-get update -q && apt-get install -y -q $$package; }; } >/dev/null 2>&1; } \
+		|| echo "$$package not installed: the tests that need $$tool will skip"; done
 	rm -f $(VENV)/.installed-*
 	touch $@
 
