@@ -43,7 +43,7 @@ SAMPLE = sample_files()
 # Reasons the engine gives (deid.engine) and those the pipeline adds (deid.beam.records).
 REASONS = {"unreadable", "not_dicom", "burned_in_annotation", "missing_attribute",
            "invalid_uid", "dicomdir", "lookup_missing", "profile_error", "write_failed",
-           "unsupported_transfer_syntax", "internal_error", "output_error",
+           "unsupported_transfer_syntax", "too_large", "internal_error", "output_error",
            "duplicate_instance"}
 HASHED_PATIENT_ID = """\
 name: hashed-patient-id

@@ -496,7 +496,7 @@ def _check_required(dataset: Dataset, when: str, valid: bool) -> None:
             raise Rejected("missing_attribute", f"{keyword} {tag_text(tag)} is missing or not "
                            f"single-valued {when}")
         uid = values[0].strip("\0 ")
-        if valid and (len(uid) > 64 or not UID_RE.match(uid)):
+        if valid and (len(uid) > 64 or not UID_RE.fullmatch(uid)):
             raise Rejected("invalid_uid", f"{keyword} {tag_text(tag)} is not a valid UID {when}")
 
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 import io
 import re
 import uuid
+import zlib
 from dataclasses import dataclass, field
 
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import _read_command_set_elements, _read_file_meta_info, read_preamble
 from pydicom.uid import (
     UID,
+    DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -34,6 +37,10 @@ DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 # A bare data set read without a DICM prefix is taken as DICOM when it holds one of these:
 # SOP Class and Instance UIDs, Modality, Patient's Name, Study Instance UID.
 PLAUSIBLE = (0x00080016, 0x00080018, 0x00080060, 0x00100010, 0x0020000D)
+# A deflated data set (PS3.5 A.5) may inflate to at most this: pydicom inflates it whole, in
+# one call, so a few MB crafted to inflate to GBs would otherwise exhaust a worker's memory.
+MAX_INFLATED_BYTES = 512 << 20
+_INFLATE_STEP = 16 << 20
 _TAG_IN_MESSAGE = re.compile(r"With tag (\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\))")
 
 
@@ -63,10 +70,37 @@ class Output:
     patient_ids: tuple[str, str] | None = field(repr=False)
 
 
+def _check_inflated_size(data: bytes) -> None:
+    """Refuse a Deflated Explicit VR Little Endian file whose data set inflates beyond
+    MAX_INFLATED_BYTES, measured in bounded steps before pydicom inflates it in one. The
+    deflated stream starts where pydicom starts it: after preamble, meta and command groups."""
+    stream = io.BytesIO(data)
+    try:
+        read_preamble(stream, True)
+        meta = _read_file_meta_info(stream)
+        if meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+            return
+        _read_command_set_elements(stream)
+    except Exception:
+        return  # not a well-formed deflated file: the parser says why
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    pending, inflated = data[stream.tell():], 0
+    try:
+        while pending and not inflater.eof:
+            inflated += len(inflater.decompress(pending, _INFLATE_STEP))
+            if inflated > MAX_INFLATED_BYTES:
+                raise Rejected("too_large", "the deflated data set inflates to more than "
+                               f"{MAX_INFLATED_BYTES >> 20} MiB")
+            pending = inflater.unconsumed_tail
+    except zlib.error:
+        return  # corrupt deflate data: the parser rejects it as unreadable
+
+
 def read_dataset(data: bytes) -> Dataset:
     """Parse a DICOM file, with or without preamble and meta header. Raises Rejected."""
     if not data:
         raise Rejected("not_dicom", "the file is empty")
+    _check_inflated_size(data)
     try:
         return dcmread(io.BytesIO(data))
     except InvalidDicomError:

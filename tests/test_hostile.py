@@ -1,0 +1,226 @@
+"""Hostile and broken input: every kind in tests/hostile_inputs.py gives its expected outcome
+through the engine and through a pipeline run, within bounded memory and time; truncation at
+any offset never crashes and never passes a partial instance; hostile UIDs cannot place a file
+outside the output."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import time
+import tracemalloc
+from collections import Counter
+from pathlib import Path
+
+import pydicom
+import pytest
+from dicom_factory import KEY, SERIES_UID, STUDY_UID, base_dataset, to_bytes
+from hostile_inputs import (
+    WRITTEN,
+    by_kind,
+    encoded,
+    hostile_inputs,
+    instance,
+    truncations,
+)
+
+from deid.beam.paths import STAGING, output_path
+from deid.engine import Output, Rejection, deidentify_bytes
+from deid.engine.files import MAX_INFLATED_BYTES
+from deid.profile import load_profiles
+from pipelines import deidentify
+
+SECRET = "hostile-tests-0123456789abcdef"
+# Values of the factory's instances that Basic removes or replaces: never in an output.
+IDENTIFYING = [b"Doe", b"Jane", b"PID-0001", b"Hostile Input Hospital", b"20200315",
+               "Müller".encode("latin-1"), "Jürgen".encode("latin-1"), b"ller^J"]
+# Per input, whatever its kind: peak Python memory while de-identifying, and wall time.
+PEAK_LIMIT = 64 << 20
+SECONDS_LIMIT = 5.0
+KINDS = [h.kind for h in hostile_inputs()]
+# Hostile SOP Instance UIDs, kept as they are by retain-uids.
+PATH_UIDS = ["../../../escaped", "/tmp/absolute", "1.2.3/../../4", "1.2.3\\..\\4",
+             "1.2.3\x00/x", "1" + ".1" * 40, "1.2.3\n", "..", ".", ""]
+
+
+def outcome(result: Output | Rejection) -> str:
+    return WRITTEN if isinstance(result, Output) else result.reason
+
+
+def measured(data: bytes, profile) -> tuple[Output | Rejection, int, float]:
+    """The result, the peak of Python allocations (tracemalloc) and the wall time."""
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        result = deidentify_bytes(data, profile, KEY)
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return result, peak, seconds
+
+
+def assert_clean_output(result: Output) -> None:
+    """A written instance parses as a Part 10 file and holds no identifying value."""
+    pydicom.dcmread(io.BytesIO(result.data))
+    for value in IDENTIFYING:
+        assert value not in result.data
+
+
+@pytest.fixture(scope="module")
+def basic():
+    return load_profiles(["basic"])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_kind_gives_its_outcome_in_bounded_memory_and_time(kind, basic):
+    hostile = by_kind(kind)
+    result, peak, seconds = measured(hostile.data, basic)
+    assert outcome(result) == hostile.expected, getattr(result, "message", "")
+    assert peak < PEAK_LIMIT and seconds < SECONDS_LIMIT
+    if isinstance(result, Output):
+        assert_clean_output(result)
+    else:
+        assert result.message and "Doe" not in result.message
+
+
+def test_the_deflate_bomb_is_refused_before_it_inflates_past_the_cap(basic):
+    bomb = by_kind("deflate_bomb").data
+    assert len(bomb) < 8 << 20  # small on disk, 4 GiB inflated
+    result, peak, _ = measured(bomb, basic)
+    assert outcome(result) == "too_large" and str(MAX_INFLATED_BYTES >> 20) in result.message
+    assert peak < PEAK_LIMIT < MAX_INFLATED_BYTES
+
+
+def test_deep_nesting_leaves_the_stack_usable_for_the_next_input(basic):
+    limit = sys.getrecursionlimit()
+    assert outcome(deidentify_bytes(by_kind("nested_5000").data, basic, KEY)) == "unreadable"
+    assert sys.getrecursionlimit() == limit
+
+    def depth(n: int) -> int:
+        return 0 if n == 0 else 1 + depth(n - 1)
+
+    assert depth(limit - 50) == limit - 50  # the stack was unwound
+    assert outcome(deidentify_bytes(by_kind("nested_64").data, basic, KEY)) == WRITTEN
+
+
+def _cut_everywhere(data: bytes, stride: int, profile) -> Counter:
+    """De-identify every truncation of `data`: each is rejected, or written whole."""
+    seen: Counter = Counter()
+    for offset in truncations(data, stride):
+        result = deidentify_bytes(data[:offset], profile, KEY)
+        seen[outcome(result)] += 1
+        if isinstance(result, Output):
+            assert_clean_output(result)
+    return seen
+
+
+def test_truncation_at_every_offset_of_a_small_file(basic):
+    data = by_kind("undefined_length_sequence").data
+    seen = _cut_everywhere(data, 1, basic)
+    assert sum(seen.values()) == len(data)
+    assert seen["unreadable"] > len(data) // 2
+
+
+def test_truncation_at_a_stride_over_a_real_file(basic):
+    data = Path(pydicom.data.get_testdata_file("CT_small.dcm")).read_bytes()
+    seen = _cut_everywhere(data, 31, basic)
+    # A cut inside the pixel data, the last element, is always detected.
+    assert seen[WRITTEN] < 0.2 * sum(seen.values())
+    assert set(seen) <= {WRITTEN, "unreadable", "not_dicom", "missing_attribute"}
+
+
+@pytest.mark.slow
+def test_truncation_at_every_offset_of_a_real_file(basic):
+    data = Path(pydicom.data.get_testdata_file("rtplan.dcm")).read_bytes()
+    _cut_everywhere(data, 1, basic)
+
+
+# --- a pipeline run over every kind -------------------------------------------------------
+
+def test_a_pipeline_run_over_every_kind(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEID_SECRET", SECRET)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    expected = {}
+    for hostile in hostile_inputs():
+        path = inputs / f"{hostile.kind}.dcm"
+        path.write_bytes(hostile.data)
+        expected[str(path)] = hostile.expected
+    output = tmp_path / "out"
+    report = deidentify.run(deidentify.plan(["--input", str(inputs), "--output", str(output),
+                                             "--profile", "basic"]))
+    assert report.consistent
+    assert report.read == len(expected) == report.written + report.quarantined
+    records = [json.loads(line) for line in
+               (tmp_path / "out-quarantine" / "quarantine.jsonl").read_text().splitlines()]
+    quarantined = {r["input"]: r["reason"] for r in records}
+    assert len(quarantined) == len(records)  # each input once
+    assert quarantined == {p: reason for p, reason in expected.items() if reason != WRITTEN}
+    assert report.written == list(expected.values()).count(WRITTEN)
+    files = sorted(p.relative_to(output) for p in output.rglob("*") if p.is_file())
+    assert not (output / STAGING).exists()
+    assert [f for f in files if f.suffix != ".dcm"] == [Path("manifest.jsonl"),
+                                                        Path("manifest.parquet")]
+    assert all(len(f.parts) == 3 for f in files if f.suffix == ".dcm")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out", "out-quarantine"]
+
+
+# --- hostile UIDs and the output location ---------------------------------------------------
+
+@pytest.mark.parametrize("uid", PATH_UIDS)
+def test_output_path_refuses_what_is_not_a_uid(uid):
+    with pytest.raises(ValueError, match="SOPInstanceUID is not a valid UID") as caught:
+        output_path("/out", "1.2.3", "1.2.3.4", uid)
+    if len(uid) > 2:
+        assert uid not in str(caught.value)
+    assert output_path("/out", "1.2", "1.2.3", "1.2.3.4") == "/out/1.2/1.2.3/1.2.3.4.dcm"
+
+
+def _with_uid(data: bytes, uid: bytes) -> bytes:
+    """Re-encode the SOP Instance UID (0008,0018) with raw bytes pydicom would not accept."""
+    ds = pydicom.dcmread(io.BytesIO(data))
+    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3"
+    raw = pydicom.dataelem.RawDataElement(pydicom.tag.Tag(0x00080018), "UI", len(uid), uid, 0,
+                                          False, True)
+    ds._dict[0x00080018] = raw
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def retain_uids():
+    return load_profiles(["basic", "retain-uids"])
+
+
+@pytest.mark.parametrize("uid", PATH_UIDS)
+def test_retain_uids_rejects_a_uid_that_is_not_one(uid, retain_uids):
+    data = _with_uid(to_bytes(base_dataset()), uid.encode("latin-1"))
+    result = deidentify_bytes(data, retain_uids, KEY)
+    if uid == "1.2.3\n":  # pydicom strips the whitespace: a valid UID
+        assert isinstance(result, Output) and result.sop_instance_uid == "1.2.3"
+    else:
+        multi_valued = uid == "" or "\\" in uid  # a backslash separates values
+        assert outcome(result) == ("missing_attribute" if multi_valued else "invalid_uid")
+
+
+def test_hostile_uids_stay_inside_the_output_in_a_pipeline(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEID_SECRET", SECRET)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for number, uid in enumerate(PATH_UIDS):
+        ds = instance(number)
+        (inputs / f"uid-{number}.dcm").write_bytes(_with_uid(encoded(ds), uid.encode()))
+    report = deidentify.run(deidentify.plan([
+        "--input", str(inputs), "--output", str(tmp_path / "out"), "--profile", "basic",
+        "--profile", "retain-uids"]))
+    assert report.consistent and report.written == 1  # "1.2.3\n", read as 1.2.3
+    assert report.by_reason == {"invalid_uid": len(PATH_UIDS) - 3, "missing_attribute": 2}
+    outside = [p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()
+               and not p.is_relative_to(tmp_path / "in")]
+    assert sorted(outside) == sorted(Path(p) for p in [
+        "out/manifest.jsonl", "out/manifest.parquet", "out-quarantine/quarantine.jsonl",
+        f"out/{STUDY_UID}/{SERIES_UID}/1.2.3.dcm"])
+    assert not Path("/tmp/absolute.dcm").exists()
