@@ -26,6 +26,7 @@ def _add_profile_option(parser: argparse.ArgumentParser) -> None:
 
 def _cmd_file(args: argparse.Namespace) -> int:
     from deid.engine import Rejection, deidentify_bytes
+    from deid.engine.uids import is_valid_uid
     from deid.keys import KeyUnavailable, resolve_key
     from deid.profile import ProfileError, load_profiles
 
@@ -49,6 +50,10 @@ def _cmd_file(args: argparse.Namespace) -> int:
         return EXIT_REJECTED
     output = Path(args.output)
     if output.is_dir():
+        if not is_valid_uid(result.sop_instance_uid):  # a file name inside the folder only
+            print(f"deid: {args.input}: rejected, invalid_uid: SOPInstanceUID (0008,0018) "
+                  "cannot name a file", file=sys.stderr)
+            return EXIT_REJECTED
         output = output / f"{result.sop_instance_uid}.dcm"
     temporary = output.with_name(output.name + ".partial")
     try:

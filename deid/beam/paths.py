@@ -11,7 +11,7 @@ import re
 from apache_beam.io.filesystem import FileSystem
 from apache_beam.io.filesystems import FileSystems
 
-from deid.engine.core import UID_RE
+from deid.engine.uids import is_valid_uid
 
 WILDCARDS = re.compile(r"[*?\[]")
 STAGING = ".deid-staging"
@@ -94,7 +94,7 @@ def output_path(output: str, study: str, series: str, sop: str) -> str:
     naming the attribute, never the value."""
     for name, uid in (("StudyInstanceUID", study), ("SeriesInstanceUID", series),
                       ("SOPInstanceUID", sop)):
-        if len(uid) > 64 or not UID_RE.fullmatch(uid):  # PS3.5 9.1: digits and dots, 64 at most
+        if not is_valid_uid(uid):
             raise ValueError(f"{name} is not a valid UID: it cannot name an output path")
     return join(output, study, series, sop + ".dcm")
 

@@ -19,7 +19,7 @@ from deid import standard
 from deid.engine import dates
 from deid.engine.dummy import dummy_value, empty_value
 from deid.engine.scrub import Scrubber, tokens_of
-from deid.engine.uids import replace_uid
+from deid.engine.uids import is_valid_uid, replace_uid
 from deid.keys import SecretKey
 from deid.profile.model import COMPOUND, Profile, Rule
 
@@ -28,7 +28,6 @@ BURNED_IN_MODALITIES = frozenset({"US", "SC", "OT", "XC", "ES"})
 TEXT_VRS = frozenset({"AE", "CS", "LO", "SH", "PN", "ST", "LT", "UT", "UC", "UR"})
 TOKEN_VRS = frozenset({"PN", "LO", "SH", "AE", "UC", "DA", "DT"})
 DATE_VRS = frozenset({"DA", "DT", "TM"})
-UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 REQUIRED = {0x00080016: "SOPClassUID", 0x00080018: "SOPInstanceUID",
             0x0020000D: "StudyInstanceUID", 0x0020000E: "SeriesInstanceUID"}
 PATIENT_ID, STUDY_UID = 0x00100020, 0x0020000D
@@ -496,7 +495,7 @@ def _check_required(dataset: Dataset, when: str, valid: bool) -> None:
             raise Rejected("missing_attribute", f"{keyword} {tag_text(tag)} is missing or not "
                            f"single-valued {when}")
         uid = values[0].strip("\0 ")
-        if valid and (len(uid) > 64 or not UID_RE.fullmatch(uid)):
+        if valid and not is_valid_uid(uid):
             raise Rejected("invalid_uid", f"{keyword} {tag_text(tag)} is not a valid UID {when}")
 
 
