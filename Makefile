@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test test-slow lint generate clean
+.PHONY: install demo test test-slow lint generate reliability clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+reliability: $(STAMP)  # the figures of docs/reliability.md
+	$(BIN)/python tests/reliability.py --write
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
