@@ -207,6 +207,8 @@ def _cases() -> list[tuple[str, str, str, Callable[[int], bytes]]]:
          deflate_bomb),
         ("encapsulated_jpeg", WRITTEN, "JPEG pixel data in fragments (pydicom's JPEG2000.dcm)",
          lambda n: _testfile("JPEG2000.dcm")),
+        ("fragments_no_delimiter", "unreadable", "JPEG 2000 fragments without their "
+         "sequence delimiter", lambda n: _testfile("JPEG2000.dcm")[:-8]),
         ("pydicom_truncated", "unreadable", "pydicom's MR_truncated.dcm",
          lambda n: _testfile("MR_truncated.dcm")),
     ]

@@ -24,11 +24,18 @@ from pathlib import Path
 import pydicom
 from dicom_factory import KEY, base_dataset, to_bytes
 from hostile_inputs import WRITTEN, by_kind, hostile_inputs, truncations
-from test_hostile import IDENTIFYING, PATH_UIDS, _with_uid
+from test_hostile import (
+    BOMB_ADDRESS_SPACE,
+    IDENTIFYING,
+    PATH_UIDS,
+    _with_uid,
+    bomb_under_address_limit,
+)
 from test_security import CORPUS, found_in, identifying_tokens, key_forms, searchable
 
 from deid.beam.paths import STAGING
 from deid.engine import Output, deidentify_bytes
+from deid.engine.files import MAX_INFLATED_BYTES
 from deid.profile import ProfileError, load_profiles
 from pipelines import deidentify
 from pipelines.deidentify import sample_files
@@ -64,6 +71,15 @@ def kinds_table(profile) -> list[str]:
         mark = "" if got == hostile.expected and clean(result) else " **MISMATCH**"
         rows.append(f"| {hostile.kind} | {hostile.what} | {len(hostile.data):,} | "
                     f"{hostile.expected} | {got}{mark} | {peak:.1f} | {ms:.0f} |")
+    return rows
+
+
+def bomb_table() -> list[str]:
+    rows = ["| RLIMIT_AS | inflation cap | outcome | peak RSS MiB |", "|---:|---:|---|---:|"]
+    for cap, shown in ((None, f"{MAX_INFLATED_BYTES >> 20} MiB"), (1 << 40, "none (off)")):
+        reason, peak_kib = bomb_under_address_limit(BOMB_ADDRESS_SPACE, cap)
+        rows.append(f"| {BOMB_ADDRESS_SPACE >> 20} MiB | {shown} | {reason} | "
+                    f"{peak_kib >> 10} |")
     return rows
 
 
@@ -236,6 +252,9 @@ def report() -> str:
         sections = [
             ("Inputs by kind", "one call of `deidentify_bytes` each, profile `basic`; peak is "
              "tracemalloc's (Python allocations, zlib's buffers included)", kinds_table(profile)),
+            ("The deflate bomb under a hard memory limit", "a fresh process limited by "
+             "RLIMIT_AS (every allocation counts); without the guard, pydicom's one-call "
+             "inflation runs out of memory", bomb_table()),
             ("Truncated anywhere", "every cut is rejected or written as a clean, parseable "
              "instance", truncation_table(profile)),
             ("One pipeline run over every kind", "FnApiRunner, `--profile basic`",

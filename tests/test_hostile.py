@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import resource
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -246,3 +248,48 @@ def test_deid_file_into_a_folder_never_names_a_file_by_a_hostile_uid(uid, tmp_pa
     assert "cannot name a file" in err and uid not in err
     assert _files_outside(tmp_path, tmp_path / "in") == []
     assert not Path("/tmp/absolute.dcm").exists()
+
+
+# Address space for a process that de-identifies the deflate bomb: Python, pydicom and the
+# engine take about 300 MiB of it; inflating the bomb whole would take 4 GiB more.
+BOMB_ADDRESS_SPACE = 1 << 30
+_UNDER_LIMIT = """
+import resource, sys
+sys.path.insert(0, sys.argv[2])
+from dicom_factory import KEY
+from hostile_inputs import by_kind
+from deid.engine import deidentify_bytes
+from deid.profile import load_profiles
+profile, bomb = load_profiles(["basic"]), by_kind("deflate_bomb").data
+if sys.argv[3] != "default":
+    import deid.engine.files
+    deid.engine.files.MAX_INFLATED_BYTES = int(sys.argv[3])
+resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]), int(sys.argv[1])))
+result = deidentify_bytes(bomb, profile, KEY)
+print(result.reason, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def bomb_under_address_limit(limit: int = BOMB_ADDRESS_SPACE,
+                             cap: int | None = None) -> tuple[str, int]:
+    """The deflate bomb's outcome in a process limited to `limit` bytes of address space
+    (RLIMIT_AS: every allocation, C included), with the engine's inflation cap or `cap`, and
+    the process's peak resident size in KiB."""
+    done = subprocess.run([sys.executable, "-c", _UNDER_LIMIT, str(limit),
+                           str(Path(__file__).parent), "default" if cap is None else str(cap)],
+                          capture_output=True, text=True, timeout=120, check=True)
+    reason, peak = done.stdout.split()
+    return reason, int(peak)
+
+
+@pytest.mark.skipif(not hasattr(resource, "RLIMIT_AS"), reason="no RLIMIT_AS here")
+def test_the_deflate_bomb_is_refused_under_a_memory_limit():
+    reason, peak_kib = bomb_under_address_limit()
+    assert reason == "too_large" and peak_kib < BOMB_ADDRESS_SPACE >> 10
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(resource, "RLIMIT_AS"), reason="no RLIMIT_AS here")
+def test_without_the_cap_the_bomb_exhausts_the_memory_limit():
+    """The control of the test above (slow: it inflates until the limit stops it)."""
+    assert bomb_under_address_limit(cap=1 << 40)[0] == "unreadable"  # a MemoryError

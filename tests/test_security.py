@@ -13,6 +13,7 @@ import re
 import sys
 import tracemalloc
 import uuid
+import warnings
 from pathlib import Path
 
 import apache_beam
@@ -48,8 +49,10 @@ def identifying_tokens(paths: list[str], profile) -> dict[str, str]:
     found: dict[str, str] = {}
     for path in paths:
         try:
-            ds = pydicom.dcmread(path, force=True, stop_before_pixels=True)
-            elements = list(ds.iterall())
+            with warnings.catch_warnings():  # pydicom's, about the broken files
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(path, force=True, stop_before_pixels=True)
+                elements = list(ds.iterall())
         except Exception:
             continue  # unreadable: the pipeline quarantines it without reading values
         for element in elements:

@@ -506,8 +506,8 @@ def _lookup_path(file_name: str, folder: Path | None) -> Path | None:
     path = Path(file_name)
     if path.is_absolute() or folder is None:
         return path
-    inside = (folder / path).resolve()
-    return inside if inside.is_relative_to(folder.resolve()) else None
+    path = folder / path
+    return path if path.resolve().is_relative_to(folder.resolve()) else None
 
 
 def _lookup_rule(raw: Located, rule: Rule, check: _Checker, folder: Path | None) -> Rule | None:
