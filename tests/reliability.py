@@ -28,6 +28,7 @@ from test_hostile import (
     BOMB_ADDRESS_SPACE,
     IDENTIFYING,
     PATH_UIDS,
+    WORKER_PROCESSES,
     _with_uid,
     bomb_under_address_limit,
 )
@@ -117,21 +118,30 @@ def pipeline_table(folder: Path) -> list[str]:
     for hostile in hostile_inputs():
         (inputs / f"{hostile.kind}.dcm").write_bytes(hostile.data)
         expected[str(inputs / f"{hostile.kind}.dcm")] = hostile.expected
+    uids = folder / "uids"
+    uids.mkdir()
     for number, uid in enumerate(PATH_UIDS):
-        path = inputs / f"uid-{number}.dcm"
-        path.write_bytes(_with_uid(to_bytes(base_dataset()), uid.encode()))
+        data = _with_uid(to_bytes(base_dataset()), uid.encode())
+        (inputs / f"uid-{number}.dcm").write_bytes(data)
+        (uids / f"uid-{number}.dcm").write_bytes(data)
     output = folder / "out"
     start = time.perf_counter()
     report = deidentify.run(deidentify.plan(["--input", str(inputs), "--output", str(output),
                                              "--profile", "basic"]))
     seconds = time.perf_counter() - start
+    workers = deidentify.run(deidentify.plan([
+        "--input", str(inputs), "--output", str(folder / "workers"), "--profile", "basic",
+        *WORKER_PROCESSES]))
+    kept = deidentify.run(deidentify.plan([
+        "--input", str(uids), "--output", str(folder / "kept"), "--profile", "basic",
+        "--profile", "retain-uids"]))
     records = [json.loads(line) for line in
                (folder / "out-quarantine" / "quarantine.jsonl").read_text().splitlines()]
     reasons = {r["input"]: r["reason"] for r in records}
     agree = sum(reasons.get(path, WRITTEN) == reason for path, reason in expected.items())
-    outside = [p for p in folder.rglob("*") if p.is_file()
-               and not p.is_relative_to(inputs) and not p.is_relative_to(output)
-               and p.name != "quarantine.jsonl"]
+    outside = [p for p in folder.rglob("*") if p.is_file() and p.name != "quarantine.jsonl"
+               and not any(p.is_relative_to(folder / name)
+                           for name in ("in", "out", "workers", "uids", "kept"))]
     by_reason = ", ".join(f"{k} {v}" for k, v in sorted(report.by_reason.items()))
     return [
         "| figure | value |", "|---|---|",
@@ -145,6 +155,11 @@ def pipeline_table(folder: Path) -> list[str]:
         f"| staging folder left | {(output / STAGING).exists()} |",
         f"| files outside output and quarantine | {len(outside)} |",
         f"| wall time | {seconds:.1f} s |",
+        f"| the same inputs with 2 worker processes: metrics identical | "
+        f"{workers.counts == report.counts} |",
+        f"| the {len(PATH_UIDS)} hostile UIDs kept by `retain-uids`: written, quarantined by "
+        f"reason | {kept.written}, "
+        + ", ".join(f"{k} {v}" for k, v in sorted(kept.by_reason.items())) + " |",
     ]
 
 

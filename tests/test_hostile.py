@@ -136,7 +136,14 @@ def test_truncation_at_every_offset_of_a_real_file(basic):
 
 # --- a pipeline run over every kind -------------------------------------------------------
 
-def test_a_pipeline_run_over_every_kind(tmp_path, monkeypatch):
+WORKER_PROCESSES = ["--direct_running_mode", "multi_processing", "--direct_num_workers", "2"]
+
+
+@pytest.mark.parametrize("runner_options", [
+    pytest.param([], id="in-process"),
+    pytest.param(WORKER_PROCESSES, id="worker-processes", marks=pytest.mark.slow),
+])
+def test_a_pipeline_run_over_every_kind(runner_options, tmp_path, monkeypatch):
     monkeypatch.setenv("DEID_SECRET", SECRET)
     inputs = tmp_path / "in"
     inputs.mkdir()
@@ -147,7 +154,7 @@ def test_a_pipeline_run_over_every_kind(tmp_path, monkeypatch):
         expected[str(path)] = hostile.expected
     output = tmp_path / "out"
     report = deidentify.run(deidentify.plan(["--input", str(inputs), "--output", str(output),
-                                             "--profile", "basic"]))
+                                             "--profile", "basic", *runner_options]))
     assert report.consistent
     assert report.read == len(expected) == report.written + report.quarantined
     records = [json.loads(line) for line in
