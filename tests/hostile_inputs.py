@@ -30,6 +30,7 @@ LONG_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "U
 UNDEFINED = 0xFFFFFFFF
 ITEM, ITEM_END, SEQUENCE_END = (0xFFFE, 0xE000), (0xFFFE, 0xE00D), (0xFFFE, 0xE0DD)
 BOMB_BYTES = 4 << 30  # what the deflate bomb inflates to
+ITEM_BOMB = 600_000  # empty items in the item bombs: past the engine's MAX_ITEMS
 
 
 @dataclass(frozen=True)
@@ -90,21 +91,43 @@ def nested(depth: int) -> bytes:
     return creator + opening * depth + closing * depth
 
 
-def deflate_bomb(number: int) -> bytes:
-    """A deflated file (PS3.5 A.5) whose data set inflates to BOMB_BYTES: a real header, then
-    an OB value of zeros. The zeros are one compressed block repeated: a full flush resets the
-    compressor, so every 16 MiB of zeros compresses to the same bytes (built in milliseconds)."""
+def _deflated(number: int, extra: bytes = b"") -> tuple[bytes, bytes]:
+    """(preamble and meta, deflated data set without its final block) of a deflated file
+    (PS3.5 A.5) whose data set ends with `extra`; the stream is flushed so that more
+    compressed blocks can follow."""
     head = encoded(instance(number), DeflatedExplicitVRLittleEndian)
     meta_end = _meta_end(head)
-    dataset = zlib.decompress(head[meta_end:], -zlib.MAX_WBITS)
-    dataset += element((0x7FE0, 0x0010), "OB", b"", BOMB_BYTES - 16)
+    dataset = zlib.decompress(head[meta_end:], -zlib.MAX_WBITS) + extra
     start = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
-    stream = start.compress(dataset) + start.flush(zlib.Z_FULL_FLUSH)
+    return head[:meta_end], start.compress(dataset) + start.flush(zlib.Z_FULL_FLUSH)
+
+
+def _final_block() -> bytes:
+    return zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS).flush()
+
+
+def deflate_bomb(number: int) -> bytes:
+    """A deflated file whose data set inflates to BOMB_BYTES: a real header, then an OB value
+    of zeros. The zeros are one compressed block repeated: a full flush resets the compressor,
+    so every 16 MiB of zeros compresses to the same bytes (built in milliseconds)."""
+    meta, stream = _deflated(number, element((0x7FE0, 0x0010), "OB", b"", BOMB_BYTES - 16))
     zeros = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
     block = zeros.compress(bytes(16 << 20)) + zeros.flush(zlib.Z_FULL_FLUSH)
-    stream += block * (BOMB_BYTES // (16 << 20)) + zlib.compressobj(
-        9, zlib.DEFLATED, -zlib.MAX_WBITS).flush()
-    return head[:meta_end] + stream
+    return meta + stream + block * (BOMB_BYTES // (16 << 20)) + _final_block()
+
+
+def empty_items(count: int) -> bytes:
+    """A private sequence of `count` empty items: 8 bytes each in the file, a Dataset each
+    in pydicom."""
+    return (element((0x0009, 0x0010), "LO", b"HOSTILE ")
+            + element((0x0009, 0x1001), "SQ", b"", UNDEFINED)
+            + delimiter(ITEM, 0) * count + delimiter(SEQUENCE_END))
+
+
+def deflated_item_bomb(number: int) -> bytes:
+    """A few KiB that inflate, well under the inflation cap, to ITEM_BOMB empty items."""
+    meta, stream = _deflated(number, empty_items(ITEM_BOMB))
+    return meta + stream + _final_block()
 
 
 def _meta_end(data: bytes) -> int:
@@ -205,6 +228,12 @@ def _cases() -> list[tuple[str, str, str, Callable[[int], bytes]]]:
          lambda n: _testfile("DICOMDIR")),
         ("deflate_bomb", "too_large", "4 MiB of deflate that inflate to 4 GiB",
          deflate_bomb),
+        ("item_bomb", "too_large", "600,000 empty items in a sequence (4.8 MB)",
+         lambda n: _with(le(n), empty_items(ITEM_BOMB))),
+        ("deflated_item_bomb", "too_large", "the same, deflated: a few KiB",
+         deflated_item_bomb),
+        ("many_items", WRITTEN, "10,000 empty items in a private sequence",
+         lambda n: _with(le(n), empty_items(10_000))),
         ("encapsulated_jpeg", WRITTEN, "JPEG pixel data in fragments (pydicom's JPEG2000.dcm)",
          lambda n: _testfile("JPEG2000.dcm")),
         ("fragments_no_delimiter", "unreadable", "JPEG 2000 fragments without their "
