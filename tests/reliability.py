@@ -6,10 +6,7 @@ tests/test_security.py, counted instead of asserted."""
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
-import logging
 import os
 import re
 import resource
@@ -18,7 +15,6 @@ import tempfile
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pydicom
@@ -26,13 +22,15 @@ from dicom_factory import KEY, base_dataset, to_bytes
 from hostile_inputs import WRITTEN, by_kind, hostile_inputs, truncations
 from test_hostile import (
     BOMB_ADDRESS_SPACE,
-    IDENTIFYING,
     PATH_UIDS,
     WORKER_PROCESSES,
     _with_uid,
+    assert_clean_output,
     bomb_under_address_limit,
+    measured,
+    outcome,
 )
-from test_security import CORPUS, found_in, identifying_tokens, key_forms, searchable
+from test_security import CORPUS, debug_run, found_in, identifying_tokens, key_forms, searchable
 
 from deid.beam.paths import STAGING
 from deid.engine import Output, deidentify_bytes
@@ -46,32 +44,26 @@ BEGIN, END = "<!-- reliability:begin -->", "<!-- reliability:end -->"
 SECRET = "reliability-report-0123456789abcdef"
 
 
-def outcome(result) -> str:
-    return WRITTEN if isinstance(result, Output) else result.reason
-
-
 def clean(result) -> bool:
     """A written instance parses and holds none of the factory's identifying values."""
-    if not isinstance(result, Output):
-        return True
-    pydicom.dcmread(io.BytesIO(result.data))
-    return not any(value in result.data for value in IDENTIFYING)
+    try:
+        if isinstance(result, Output):
+            assert_clean_output(result)
+    except AssertionError:
+        return False
+    return True
 
 
 def kinds_table(profile) -> list[str]:
     rows = ["| kind | input | bytes | expected | outcome | peak MiB | ms |",
             "|---|---|---:|---|---|---:|---:|"]
     for hostile in hostile_inputs():
-        tracemalloc.start()
-        start = time.perf_counter()
-        result = deidentify_bytes(hostile.data, profile, KEY)
-        ms = (time.perf_counter() - start) * 1000
-        peak = tracemalloc.get_traced_memory()[1] / (1 << 20)
-        tracemalloc.stop()
+        result, peak, seconds = measured(hostile.data, profile)
         got = outcome(result)
         mark = "" if got == hostile.expected and clean(result) else " **MISMATCH**"
         rows.append(f"| {hostile.kind} | {hostile.what} | {len(hostile.data):,} | "
-                    f"{hostile.expected} | {got}{mark} | {peak:.1f} | {ms:.0f} |")
+                    f"{hostile.expected} | {got}{mark} | {peak / (1 << 20):.1f} | "
+                    f"{seconds * 1000:.0f} |")
     return rows
 
 
@@ -163,50 +155,13 @@ def pipeline_table(folder: Path) -> list[str]:
     ]
 
 
-@contextlib.contextmanager
-def captured_fds() -> Iterator[list[str]]:
-    """Everything written to file descriptors 1 and 2 (Python and native code alike)."""
-    out: list[str] = []
-    saved = [os.dup(1), os.dup(2)]
-    with tempfile.TemporaryFile() as sink:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield out
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            sink.seek(0)
-            out.append(sink.read().decode("utf-8", "replace"))
-
-
 def leak_table(folder: Path) -> list[str]:
     if not CORPUS.is_dir():
         return ["(../shared/corpus is not there: the leak scan was not run)"]
     inputs = sorted(str(p) for p in CORPUS.rglob("*") if p.is_file()) + sample_files()
     tokens = identifying_tokens(inputs, load_profiles(["basic"]))
     searched = sorted(t for t in tokens if searchable(t, [*inputs, str(folder)]))
-    logs = io.StringIO()
-    handler = logging.StreamHandler(logs)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    logging.getLogger("deid").setLevel(logging.DEBUG)
-    try:
-        with captured_fds() as printed:
-            code = deidentify.main(["--input", str(CORPUS), "--sample", "--output",
-                                    str(folder / "out"), "--profile", "basic",
-                                    "--allow_quarantine"])
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(logging.WARNING)
-    texts = {"stdout and stderr": printed[0], "logs at DEBUG": logs.getvalue(),
-             "manifest": (folder / "out" / "manifest.jsonl").read_text(),
-             "quarantine records": (folder / "out-quarantine" / "quarantine.jsonl").read_text()}
+    code, texts = debug_run(folder / "out", SECRET)
     leaks = {where: len(found_in(searched, text)) for where, text in texts.items()}
     binary = b"".join(p.read_bytes() for p in folder.rglob("*") if p.is_file())
     key_hits = sum(form in text for text in texts.values() for form in key_forms(SECRET))
@@ -274,7 +229,8 @@ def report() -> str:
              "instance", truncation_table(profile)),
             ("One pipeline run over every kind", "FnApiRunner, `--profile basic`",
              pipeline_table(Path(pipeline_dir))),
-            ("Leaks", "a run at DEBUG over ../shared/corpus and pydicom's files",
+            ("Leaks", "a `deid run` in its own process, every logger at DEBUG, `-W default`, "
+             "over ../shared/corpus and pydicom's files",
              leak_table(Path(leak_dir))),
             ("Hostile profiles", "each loaded with `load_profiles`", yaml_table()),
         ]
@@ -282,7 +238,7 @@ def report() -> str:
     out = [f"Recomputed by `make reliability` (pydicom {pydicom.__version__}, Python "
            f"{sys.version.split()[0]}); the whole report peaked at {peak_rss:.0f} MiB RSS."]
     for title, note, rows in sections:
-        out += ["", f"### {title}", "", f"{note}.", "", *rows]
+        out += ["", f"### {title}", "", f"{note[0].upper()}{note[1:]}.", "", *rows]
     return "\n".join(out) + "\n"
 
 
