@@ -31,6 +31,7 @@ UNDEFINED = 0xFFFFFFFF
 ITEM, ITEM_END, SEQUENCE_END = (0xFFFE, 0xE000), (0xFFFE, 0xE00D), (0xFFFE, 0xE0DD)
 BOMB_BYTES = 4 << 30  # what the deflate bomb inflates to
 ITEM_BOMB = 600_000  # empty items in the item bombs: past the engine's MAX_ITEMS
+ELEMENT_BOMB = 1_100_000  # empty elements in the element bombs: past MAX_ELEMENTS
 
 
 @dataclass(frozen=True)
@@ -91,14 +92,14 @@ def nested(depth: int) -> bytes:
     return creator + opening * depth + closing * depth
 
 
-def _deflated(number: int, extra: bytes = b"") -> tuple[bytes, bytes]:
+def _deflated(number: int, extra: bytes = b"", level: int = 9) -> tuple[bytes, bytes]:
     """(preamble and meta, deflated data set without its final block) of a deflated file
     (PS3.5 A.5) whose data set ends with `extra`; the stream is flushed so that more
     compressed blocks can follow."""
     head = encoded(instance(number), DeflatedExplicitVRLittleEndian)
     meta_end = _meta_end(head)
     dataset = zlib.decompress(head[meta_end:], -zlib.MAX_WBITS) + extra
-    start = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    start = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
     return head[:meta_end], start.compress(dataset) + start.flush(zlib.Z_FULL_FLUSH)
 
 
@@ -122,6 +123,20 @@ def empty_items(count: int) -> bytes:
     return (element((0x0009, 0x0010), "LO", b"HOSTILE ")
             + element((0x0009, 0x1001), "SQ", b"", UNDEFINED)
             + delimiter(ITEM, 0) * count + delimiter(SEQUENCE_END))
+
+
+@functools.cache
+def empty_elements(count: int) -> bytes:
+    """`count` empty private LO elements, each its own tag: 8 bytes each in the file, a data
+    element each in pydicom."""
+    return b"".join([struct.pack("<HH4s", 0x0009 + 2 * (i >> 16), i & 0xFFFF, b"LO\0\0")
+                     for i in range(count)])
+
+
+def deflated_element_bomb(number: int) -> bytes:
+    """A few MiB that inflate, under the inflation cap, to ELEMENT_BOMB empty elements."""
+    meta, stream = _deflated(number, empty_elements(ELEMENT_BOMB), level=1)
+    return meta + stream + _final_block()
 
 
 def deflated_item_bomb(number: int) -> bytes:
@@ -232,6 +247,10 @@ def _cases() -> list[tuple[str, str, str, Callable[[int], bytes]]]:
          lambda n: _with(le(n), empty_items(ITEM_BOMB))),
         ("deflated_item_bomb", "too_large", "the same, deflated: a few KiB",
          deflated_item_bomb),
+        ("element_bomb", "too_large", "1.1 million empty elements (8.8 MB)",
+         lambda n: _with(le(n), empty_elements(ELEMENT_BOMB))),
+        ("deflated_element_bomb", "too_large", "the same, deflated",
+         deflated_element_bomb),
         ("many_items", WRITTEN, "10,000 empty items in a private sequence",
          lambda n: _with(le(n), empty_items(10_000))),
         ("encapsulated_jpeg", WRITTEN, "JPEG pixel data in fragments (pydicom's JPEG2000.dcm)",
