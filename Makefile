@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SYSTEM_TOOLS := tesseract:tesseract-ocr dciodvfy:dicom3tools
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test test-slow lint generate clean
+.PHONY: install demo test test-slow lint generate reliability clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+reliability: $(STAMP)  # the figures of docs/reliability.md
+	$(BIN)/python tests/reliability.py --write
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

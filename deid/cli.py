@@ -29,6 +29,7 @@ def _add_profile_option(parser: argparse.ArgumentParser) -> None:
 
 def _cmd_file(args: argparse.Namespace) -> int:
     from deid.engine import Rejection
+    from deid.engine.uids import is_valid_uid
     from deid.keys import KeyUnavailable, resolve_key
     from deid.profile import ProfileError, load_profiles
 
@@ -60,6 +61,11 @@ def _cmd_file(args: argparse.Namespace) -> int:
         print(f"deid: {args.input}: rejected, {result.reason}: {result.message}", file=sys.stderr)
         return EXIT_REJECTED
     if output.is_dir():
+        if not is_valid_uid(result.sop_instance_uid):  # a file name inside the folder only
+            temporary.unlink(missing_ok=True)
+            print(f"deid: {args.input}: rejected, invalid_uid: SOPInstanceUID (0008,0018) "
+                  "cannot name a file", file=sys.stderr)
+            return EXIT_REJECTED
         output = output / f"{result.sop_instance_uid}.dcm"
     try:
         temporary.replace(output)  # atomic: never a truncated output

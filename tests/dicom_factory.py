@@ -51,12 +51,13 @@ def sequence_of(*items: Dataset) -> Sequence:
     return Sequence(list(items))
 
 
-def to_bytes(ds: Dataset) -> bytes:
-    """Encode as a DICOM file (explicit VR little endian)."""
+def to_bytes(ds: Dataset, transfer_syntax: str = ExplicitVRLittleEndian) -> bytes:
+    """Encode as a DICOM file (explicit VR little endian unless told otherwise: pydicom
+    swaps bytes and deflates as the transfer syntax says)."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = ds.SOPClassUID
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.TransferSyntaxUID = transfer_syntax
     ds.file_meta = meta
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)

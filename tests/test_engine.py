@@ -172,7 +172,8 @@ def test_an_element_with_an_invalid_vr_is_rejected():
     at = data.index(b"\x08\x00\x08\x00CS") + 4
     data[at:at + 2] = b"C["
     result = deidentify_bytes(bytes(data), BASIC, KEY)
-    assert result == Rejection("unreadable", "ImageType (0008,0008) has no valid VR")
+    assert result == Rejection("unreadable", "ImageType (0008,0008) has no valid VR and the "
+                                             "profile keeps it")
 
 # --- UIDs ---------------------------------------------------------------------------------
 

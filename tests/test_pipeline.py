@@ -53,7 +53,7 @@ SAMPLE = sample_files()
 # Reasons the engine gives (deid.engine) and those the pipeline adds (deid.beam.records).
 REASONS = {"unreadable", "not_dicom", "burned_in_annotation", "missing_attribute",
            "invalid_uid", "dicomdir", "lookup_missing", "profile_error", "write_failed",
-           "unsupported_transfer_syntax", "internal_error", "output_error",
+           "unsupported_transfer_syntax", "too_large", "internal_error", "output_error",
            "duplicate_instance"}
 # Reasons of the Clean Pixel Data Option: the pixel library's (deid.pixels) and the engine's.
 PIXEL_REASONS = {"decode_failed", "decoder_unavailable", "float_pixel_data",

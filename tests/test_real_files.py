@@ -29,7 +29,7 @@ PROFILES = {
                  "clean-structured-content"],
 }
 REASONS = {"unreadable", "not_dicom", "burned_in_annotation", "missing_attribute",
-           "invalid_uid", "dicomdir", "unsupported_transfer_syntax", "write_failed"}
+           "invalid_uid", "dicomdir", "unsupported_transfer_syntax", "too_large", "write_failed"}
 
 
 def _identifying_values() -> set[str]:

@@ -11,6 +11,8 @@ import re
 from apache_beam.io.filesystem import FileSystem
 from apache_beam.io.filesystems import FileSystems
 
+from deid.engine.uids import is_valid_uid
+
 WILDCARDS = re.compile(r"[*?\[]")
 STAGING = ".deid-staging"
 
@@ -86,8 +88,14 @@ def matches(pattern: str, path: str) -> bool:
 
 
 def output_path(output: str, study: str, series: str, sop: str) -> str:
-    """`<output>/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm`; the engine has
-    validated the UIDs, so they are safe path segments."""
+    """`<output>/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm`. The engine has
+    validated the UIDs; checked again here, since a path segment made of anything but digits
+    and dots (`..`, `/`, `\\`, NUL) could place a file outside the output. Raises ValueError,
+    naming the attribute, never the value."""
+    for name, uid in (("StudyInstanceUID", study), ("SeriesInstanceUID", series),
+                      ("SOPInstanceUID", sop)):
+        if not is_valid_uid(uid):
+            raise ValueError(f"{name} is not a valid UID: it cannot name an output path")
     return join(output, study, series, sop + ".dcm")
 
 

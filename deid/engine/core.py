@@ -22,14 +22,13 @@ from deid.engine.burned_in import PixelPlan, clean_pixels, plan_pixels
 from deid.engine.dummy import dummy_value, empty_value
 from deid.engine.rejected import Rejected
 from deid.engine.scrub import Scrubber, tokens_of
-from deid.engine.uids import replace_uid
+from deid.engine.uids import is_valid_uid, replace_uid
 from deid.keys import SecretKey
 from deid.profile.model import COMPOUND, Profile, Rule
 
 TEXT_VRS = frozenset({"AE", "CS", "LO", "SH", "PN", "ST", "LT", "UT", "UC", "UR"})
 TOKEN_VRS = frozenset({"PN", "LO", "SH", "AE", "UC", "DA", "DT"})
 DATE_VRS = frozenset({"DA", "DT", "TM"})
-UID_RE = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
 REQUIRED = {0x00080016: "SOPClassUID", 0x00080018: "SOPInstanceUID",
             0x0020000D: "StudyInstanceUID", 0x0020000E: "SeriesInstanceUID"}
 PATIENT_ID, STUDY_UID = 0x00100020, 0x0020000D
@@ -75,10 +74,6 @@ def _vr_of(dataset: Dataset, tag: int) -> str:
     element = dataset.get_item(tag)
     if element.VR == "UN" and isinstance(element, RawDataElement):
         element = dataset[tag]
-    if element.VR and element.VR not in VALID_VRS:
-        # Written back as read, it would make readers take the file for implicit VR and
-        # misparse everything after it (PS3.5 7.1.2: the VR is one of Table 6.2-1's).
-        raise Rejected("unreadable", f"{keyword_of(tag)} {tag_text(tag)} has no valid VR")
     if element.VR:
         return element.VR
     info = standard.element_by_tag(tag)
@@ -131,6 +126,7 @@ class _Run:
         self.originals = originals_of(dataset, self._original_tags())
         self._offset: int | None = None
         self._decided: tuple[str, Rule | None] = ("K", None)
+        self._invalid_vrs: list[tuple[Dataset, int]] = []
         self.scrub = Scrubber(self._tokens(dataset)) if self._needs_scrub() else Scrubber([])
 
     # --- set-up ---------------------------------------------------------------------------
@@ -195,7 +191,7 @@ class _Run:
                 continue
             # Recorded in document order: the element first, then what recursion adds.
             index, before = len(self.trace), _shown(dataset, tag)
-            vr = _vr_of(dataset, tag)
+            vr = self._vr(dataset, tag)
             self.trace.append(None)  # type: ignore[arg-type]
             self._decided = ("K", None)
             self._element(dataset, tag, creators, path, mode)
@@ -203,6 +199,22 @@ class _Run:
             self.trace[index] = Decision(">".join((*path, keyword_of(tag))), tag, vr, action,
                                          rule, before, _shown(dataset, tag))
         self._drop_unused_creators(dataset, creators)
+
+    def _vr(self, dataset: Dataset, tag: int) -> str:
+        """The element's VR, noting one that is not a DICOM VR for check_vrs."""
+        vr = _vr_of(dataset, tag)
+        if vr not in VALID_VRS:
+            self._invalid_vrs.append((dataset, tag))
+        return vr
+
+    def check_vrs(self) -> None:
+        """An element whose VR is not a DICOM VR may be removed, never written back: it would
+        make readers take the file for implicit VR and misparse everything after it (PS3.5
+        7.1.2: the VR is one of Table 6.2-1's)."""
+        for dataset, tag in self._invalid_vrs:
+            if tag in dataset:
+                raise Rejected("unreadable", f"{keyword_of(tag)} {tag_text(tag)} has no valid "
+                               "VR and the profile keeps it")
 
     def _element(self, dataset: Dataset, tag: int, creators: dict[tuple[int, int], str],
                  path: tuple[str, ...], mode: str) -> None:
@@ -221,7 +233,7 @@ class _Run:
             self._public(dataset, tag, path, mode)
 
     def _public(self, dataset: Dataset, tag: int, path: tuple[str, ...], mode: str) -> None:
-        vr = _vr_of(dataset, tag)
+        vr = self._vr(dataset, tag)
         rule = self._choose(self.profile.rules_for_tag(tag), path) or self.profile.unlisted.get(vr)
         if rule is None:
             self._unruled(dataset, tag, vr, path, mode)
@@ -232,7 +244,7 @@ class _Run:
                  path: tuple[str, ...], mode: str) -> None:
         group, elem = tag >> 16, tag & 0xFFFF
         creator = creators.get((group, elem >> 8)) if elem >= 0x1000 else None
-        vr = _vr_of(dataset, tag)
+        vr = self._vr(dataset, tag)
         if not creator or group in (0x0001, 0x0003, 0x0005, 0x0007, 0xFFFF):
             self._record("X", None)
             del dataset[tag]  # no private creator: nothing can say it is safe
@@ -484,7 +496,7 @@ def _check_required(dataset: Dataset, when: str, valid: bool) -> None:
             raise Rejected("missing_attribute", f"{keyword} {tag_text(tag)} is missing or not "
                            f"single-valued {when}")
         uid = values[0].strip("\0 ")
-        if valid and (len(uid) > 64 or not UID_RE.match(uid)):
+        if valid and not is_valid_uid(uid):
             raise Rejected("invalid_uid", f"{keyword} {tag_text(tag)} is not a valid UID {when}")
 
 
@@ -541,6 +553,7 @@ def deidentify_dataset(dataset: Dataset, profile: Profile, key: SecretKey,
     run = _Run(dataset, profile, key, trace)
     run.process(dataset, (), "apply")
     run.render_templates()
+    run.check_vrs()
     written_syntax = None
     if pixels.cleans:
         written_syntax = clean_pixels(dataset, pixels,

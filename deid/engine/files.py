@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import struct
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO, TypeVar
@@ -18,8 +20,10 @@ from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import _read_command_set_elements, _read_file_meta_info, read_preamble
 from pydicom.uid import (
     UID,
+    DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -38,6 +42,27 @@ DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 # SOP Class and Instance UIDs, Modality, Patient's Name, Study Instance UID.
 PLAUSIBLE = (0x00080016, 0x00080018, 0x00080060, 0x00100010, 0x0020000D)
 T = TypeVar("T")
+# A deflated data set (PS3.5 A.5) may inflate to at most this: pydicom inflates it whole, in
+# one call, so a few MB crafted to inflate to GBs would otherwise exhaust a worker's memory.
+MAX_INFLATED_BYTES = 512 << 20
+_INFLATE_STEP = 16 << 20
+# Sequence items and pixel data fragments an input may hold (PS3.5 7.5): an empty item is 8
+# bytes in the file but a Dataset in pydicom, about 1.3 KiB and 0.1 ms while the engine works
+# on it, so half a million items are about 650 MiB and a minute.
+MAX_ITEMS = 500_000
+_ITEM_TAGS = (b"\xfe\xff\x00\xe0", b"\xff\xfe\xe0\x00")  # (FFFE,E000) little, big endian
+# Elements (and items) an explicit VR little endian data set may hold, deflated or not:
+# pydicom keeps about 300 bytes per element and the engine takes some 60 microseconds on
+# each, so 8 bytes of empty element cost 40 times more in memory; an inflated data set of
+# 512 MiB could hold 64 million. One million: about 300 MiB and a minute.
+MAX_ELEMENTS = 1_000_000
+# VRs with a reserved field and a 4-byte length, and those with a 2-byte length (PS3.5 7.1.2).
+_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN",
+                       b"UR", b"UT", b"UV"})
+_SHORT_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS",
+                        b"LO", b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL",
+                        b"US"})
+_HEADER, _LENGTH = struct.Struct("<HH2sH"), struct.Struct("<I")
 _TAG_IN_MESSAGE = re.compile(r"With tag (\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\))")
 
 
@@ -73,10 +98,97 @@ class Output:
     patient_ids: tuple[str, str] | None = field(repr=False)
 
 
+def _count_items(chunk: bytes, tags: tuple[bytes, ...] = _ITEM_TAGS) -> int:
+    """Occurrences of the commoner item tag; memchr first, since counting is slower."""
+    return max((chunk.count(tag) for tag in tags if tag[:1] in chunk), default=0)
+
+
+def _refuse_items(count: int) -> None:
+    if count > MAX_ITEMS:
+        raise Rejected("too_large", f"more than {MAX_ITEMS} sequence items or fragments")
+
+
+def _refuse_elements(count: int) -> None:
+    if count > MAX_ELEMENTS:
+        raise Rejected("too_large", f"more than {MAX_ELEMENTS} elements")
+
+
+def check_size(data: bytes) -> None:
+    """Refuse, before pydicom parses anything, a file with more than MAX_ITEMS items (an
+    upper bound: item tags counted as bytes), an explicit VR little endian data set with more
+    than MAX_ELEMENTS elements, or a Deflated Explicit VR Little Endian data set that inflates
+    beyond MAX_INFLATED_BYTES (measured in bounded steps) or to more items or elements. The
+    data set starts where pydicom starts it: after preamble, meta and command groups."""
+    _refuse_items(_count_items(data))
+    stream = io.BytesIO(data)
+    try:
+        read_preamble(stream, True)
+        syntax = UID(str(_read_file_meta_info(stream).get("TransferSyntaxUID", "")))
+        _read_command_set_elements(stream)
+    except Exception:
+        return  # no well-formed meta header: the parser says why
+    if syntax != DeflatedExplicitVRLittleEndian:
+        if syntax.is_transfer_syntax and not syntax.is_implicit_VR and syntax.is_little_endian:
+            _refuse_elements(_count_elements(data, stream.tell()))
+        return
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    start = stream.tell()
+    pending, inflated, items, tail = data[start:], 0, 0, b""
+    try:
+        while pending and not inflater.eof:
+            chunk = inflater.decompress(pending, _INFLATE_STEP)
+            inflated += len(chunk)
+            if inflated > MAX_INFLATED_BYTES:
+                raise Rejected("too_large", "the deflated data set inflates to more than "
+                               f"{MAX_INFLATED_BYTES >> 20} MiB")
+            # Deflated data is little endian; a tag may straddle two steps.
+            little = _ITEM_TAGS[:1]
+            items += _count_items(chunk, little) + _count_items(tail + chunk[:3], little)
+            _refuse_items(items)
+            tail, pending = chunk[-3:], inflater.unconsumed_tail
+        _refuse_elements(_count_elements(zlib.decompress(data[start:], -zlib.MAX_WBITS)))
+    except zlib.error:
+        return  # corrupt deflate data: the parser rejects it as unreadable
+
+
+def _count_elements(data: bytes, start: int = 0, limit: int = MAX_ELEMENTS) -> int:
+    """Elements and items of an explicit VR little endian data set from `start` (PS3.5
+    7.1.2, 7.5), at every depth, counted from their headers alone, up to just past `limit`.
+    Sequences and items are entered, other values and pixel data fragments skipped. Where the
+    headers stop making sense (an unknown VR, a length past the end) the count stops: pydicom
+    judges."""
+    offset, count, fragments, end = start, 0, False, len(data) - 12
+    while offset <= end and count <= limit:
+        group, element, vr, length = _HEADER.unpack_from(data, offset)
+        count += 1
+        if group == 0xFFFE:  # an item or a delimiter: a tag and a 4-byte length, no VR
+            offset += 8
+            if element == 0xE0DD:
+                fragments = False
+            elif fragments and element == 0xE000:
+                offset += _LENGTH.unpack_from(data, offset - 4)[0]
+            continue
+        if vr in _LONG_VRS:
+            length = _LENGTH.unpack_from(data, offset + 8)[0]
+            offset += 12
+        elif vr in _SHORT_VRS:
+            offset += 8
+        else:
+            break
+        if vr == b"SQ":
+            continue  # its items follow
+        if length == 0xFFFFFFFF:
+            fragments = True  # encapsulated pixel data: fragments until the delimiter
+            continue
+        offset += length
+    return count
+
+
 def read_dataset(data: bytes) -> Dataset:
     """Parse a DICOM file, with or without preamble and meta header. Raises Rejected."""
     if not data:
         raise Rejected("not_dicom", "the file is empty")
+    check_size(data)
     return parse(io.BytesIO(data))
 
 

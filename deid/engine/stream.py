@@ -35,6 +35,7 @@ from deid.engine.files import (
     Output,
     Rejection,
     SinkError,
+    check_size,
     deidentify_bytes,
     deidentify_parsed,
     encode,
@@ -47,6 +48,7 @@ from deid.profile.model import Profile
 
 CHUNK = 4 << 20  # bytes copied at a time
 MAX_TAIL = 16 << 20  # elements after the pixel data, parsed in memory
+CHECKED_PREFIX = 64 << 20  # bytes of a streamed input that the bomb checks read
 # PS3.5 7.8 / A.4: Pixel Data, Float Pixel Data, Double Float Pixel Data; item, delimiter.
 PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 ITEM, SEQUENCE_DELIMITER = 0xFFFEE000, 0xFFFEE0DD
@@ -310,6 +312,10 @@ def _stream(source: BinaryIO, sink: BinaryIO, profile: Profile, key: SecretKey,
     Raises Rejected, or _FallBack before anything is written."""
     if size == 0:
         raise Rejected("not_dicom", "the file is empty")
+    source.seek(0)
+    # The in-memory path's bomb checks, on the first bytes: a header of more elements or items
+    # than allowed is refused before pydicom parses it (a million 8-byte elements fit in it).
+    check_size(source.read(min(size, CHECKED_PREFIX)))
     source.seek(0)
     dataset = parse(source, stop_before_pixels=True)
     meta = getattr(dataset, "file_meta", None)

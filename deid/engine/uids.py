@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 from pydicom.uid import UID_dictionary
 
 from deid.keys import SecretKey
 
 DICOM_ROOT = "1.2.840.10008."
+UID_RE = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
+
+
+def is_valid_uid(uid: str) -> bool:
+    """PS3.5 9.1: components of digits without leading zeros, separated by dots, 64 characters
+    at most. Only such a UID may name an output file: it holds no `/`, `\\`, `..` or NUL."""
+    return len(uid) <= 64 and UID_RE.fullmatch(uid) is not None
 
 
 def is_well_known(uid: str) -> bool:

@@ -92,8 +92,51 @@ class Located(dict):
     value_marks: dict[str, tuple[int, int]]
 
 
+# A lookup table is read whole into the profile (and the job graph): this much at most.
+MAX_LOOKUP_BYTES = 64 << 20
+# Nodes a document may hold once its aliases are expanded: a real profile has a few thousand;
+# nine nested aliases of ten items each ("billion laughs") would expand to 10**9.
+MAX_EXPANDED_NODES = 1_000_000
+
+
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when present: ~4x
-    """A safe loader (no code execution) whose mappings are Located, duplicates refused."""
+    """A safe loader (no code execution, so no python/* tags) whose mappings are Located,
+    duplicates refused, and whose aliases may not expand beyond MAX_EXPANDED_NODES."""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        _check_expansion(node)
+        return super().construct_document(node)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Count the nodes of the document with every alias expanded, each shared node once per
+    use, without expanding anything (iteratively: nesting may be deep)."""
+    sizes: dict[int, int] = {}
+    opened: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, counted_children = stack.pop()
+        if id(node) in sizes or (not counted_children and id(node) in opened):
+            continue
+        if not counted_children:
+            opened.add(id(node))
+            stack.append((node, True))
+            stack.extend((child, False) for child in _children(node) if id(child) not in opened)
+            continue
+        # A child still unsized here is an ancestor (a recursive alias): the constructor
+        # refuses those itself.
+        size = 1 + sum(sizes.get(id(child), 1) for child in _children(node))
+        if size > MAX_EXPANDED_NODES:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"its aliases expand to more than {MAX_EXPANDED_NODES} values",
+                node.start_mark)
+        sizes[id(node)] = size
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Located:
@@ -481,16 +524,29 @@ def _replace_rule(raw: Located, rule: Rule, vr: str | None, check: _Checker) -> 
     return Rule(**{**rule.__dict__, "value": value})
 
 
+def _lookup_path(file_name: str, folder: Path | None) -> Path | None:
+    """Where a lookup file is: an absolute path as named; a relative one inside the profile's
+    folder, `..` and symbolic links resolved, else None (a profile shared with a lookup rule
+    cannot make the loader read a file beside or above it)."""
+    path = Path(file_name)
+    if path.is_absolute() or folder is None:
+        return path
+    path = folder / path
+    return path if path.resolve().is_relative_to(folder.resolve()) else None
+
+
 def _lookup_rule(raw: Located, rule: Rule, check: _Checker, folder: Path | None) -> Rule | None:
     file_name = raw.get("file")
     if not isinstance(file_name, str):
         check.add((raw.line, raw.column), "a lookup rule needs 'file', a CSV path",
                   "e.g. '{attribute: PatientID, action: lookup, file: ids.csv}'")
         return None
-    path = Path(file_name)
-    if not path.is_absolute() and folder is not None:
-        path = folder / path
     where = raw.value_marks["file"]
+    path = _lookup_path(file_name, folder)
+    if path is None:
+        check.add(where, f"lookup file {file_name!r} is outside the profile's folder",
+                  "name a file in the profile's folder or below it, or give an absolute path")
+        return None
     key_tag = None
     if "key" in raw:
         info = standard.element_by_keyword(str(raw["key"]))
@@ -506,6 +562,14 @@ def _lookup_rule(raw: Located, rule: Rule, check: _Checker, folder: Path | None)
                   "'reject' keeps an instance with an unknown value out of the output")
         return None
     try:
+        if path.exists() and not path.is_file():
+            check.add(where, f"lookup file {file_name!r} is not a regular file",
+                      "name a CSV file")
+            return None
+        if path.exists() and path.stat().st_size > MAX_LOOKUP_BYTES:
+            check.add(where, f"lookup file {file_name!r} is larger than "
+                      f"{MAX_LOOKUP_BYTES >> 20} MiB", "split the table, or look up fewer values")
+            return None
         with path.open(newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
     except OSError as exc:

@@ -24,13 +24,12 @@ from deid.engine.core import (
     DATE_VRS,
     TEXT_VRS,
     TOKEN_VRS,
-    UID_RE,
     Rejected,
     keyword_of,
     tag_text,
 )
 from deid.engine.dummy import dummy_value
-from deid.engine.uids import is_well_known
+from deid.engine.uids import is_valid_uid, is_well_known
 from deid.profile.model import COMPOUND, Profile, Rule
 from deid.verify.elements import element_at, values_of
 from deid.verify.findings import CONFORMANCE, Finding
@@ -217,7 +216,7 @@ class _Walk:
                 self.finding("uid_replaced", at, "the profile replaces the UID (U) but it is "
                                                  "unchanged")
             replaced = new and new != old  # a UID the Standard defines is kept as it is
-            if replaced and output.VR == "UI" and (len(new) > 64 or not UID_RE.match(new)):
+            if replaced and output.VR == "UI" and not is_valid_uid(new):
                 self.finding("uid_valid", at, "the replaced UID is not a valid UID")
         if len(after) != len(before):
             self.finding("uid_replaced", at, "the number of UID values changed")
