@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test test-slow lint generate clean
+.PHONY: install demo test test-slow lint generate bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ lint: $(STAMP)
 
 generate: $(STAMP)
 	$(BIN)/python -m deid.standard.generate
+
+# The benchmark against the pydicom floor and the peers (installed into benchmarks/.peers/ on
+# first use); table and plot in benchmarks/results/. BENCH_ARGS=--sizes 500,4000 to change N.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+	if [ -f benchmarks/huge.py ]; then $(BIN)/python -m benchmarks.huge; fi
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks --quick --results out/bench-quick
 
 clean:
 	rm -rf $(VENV) out build *.egg-info
