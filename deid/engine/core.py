@@ -105,6 +105,16 @@ def _store(values: list[str]) -> object:
     return values[0] if len(values) == 1 else values
 
 
+def _overwrite(dataset: Dataset, tag: int, vr: str, value: object) -> None:
+    """Give an element a value that does not depend on its old one. A text or date element is
+    replaced unread: pydicom would decode its raw value (character set included) on access,
+    only for the value to be discarded."""
+    if vr in TEXT_VRS or vr in DATE_VRS:
+        dataset[tag] = DataElement(tag, vr, value)
+    else:
+        dataset[tag].value = value  # keeps what the read decided, e.g. an undefined length
+
+
 class _Run:
     """The state of one instance's de-identification; discarded afterwards."""
 
@@ -273,7 +283,7 @@ class _Run:
             self._recurse(dataset, tag, path, mode)
         elif mode == "dummy" and (vr in TEXT_VRS - {"CS"} or vr in DATE_VRS):
             self._record("D", None)
-            dataset[tag].value = dummy_value(vr)
+            _overwrite(dataset, tag, vr, dummy_value(vr))
         elif mode == "clean" and vr in TEXT_VRS:
             self._record("C", None)
             self._clean_text(dataset, tag)
@@ -307,14 +317,14 @@ class _Run:
             if vr == "SQ":
                 self._recurse(dataset, tag, path, "apply")
         elif action == "Z":
-            dataset[tag].value = empty_value(vr)
+            _overwrite(dataset, tag, vr, empty_value(vr))
         elif action == "D":
             if vr == "UI":
                 self._replace_uids(dataset, tag)  # a dummy UID is a replaced one
             elif vr == "SQ":
                 self._recurse(dataset, tag, path, "dummy")
             else:
-                dataset[tag].value = dummy_value(vr)
+                _overwrite(dataset, tag, vr, dummy_value(vr))
         elif action == "U":
             if vr == "SQ":
                 self._recurse(dataset, tag, path, "apply")
