@@ -129,21 +129,13 @@ class _Run:
         sop_class = str(dataset.get("SOPClassUID", "") or "")
         self.iod = standard.iod_of_sop_class(sop_class)
         self.originals = {tag: [v.strip() for v in _values(dataset[tag].value)]
-                          for tag in self._original_tags() if tag in dataset}
+                          for tag in (PATIENT_ID, STUDY_UID, *profile.original_tags)
+                          if tag in dataset}
         self._offset: int | None = None
         self._decided: tuple[str, Rule | None] = ("K", None)
-        self.scrub = Scrubber(self._tokens(dataset)) if self._needs_scrub() else Scrubber([])
+        self.scrub = Scrubber(self._tokens(dataset)) if profile.cleans else Scrubber([])
 
     # --- set-up ---------------------------------------------------------------------------
-
-    def _original_tags(self) -> set[int]:
-        tags = {PATIENT_ID, STUDY_UID} | self.profile.condition_tags()
-        tags |= {r.lookup.key_tag for r in self.profile.all_rules()
-                 if r.lookup and r.lookup.key_tag is not None}
-        return tags
-
-    def _needs_scrub(self) -> bool:
-        return any(r.action == "C" for r in self.profile.all_rules())
 
     def _choose(self, rules: tuple[Rule, ...], path: tuple[str, ...]) -> Rule | None:
         """The first candidate rule whose conditions hold here."""
