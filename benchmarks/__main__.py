@@ -33,6 +33,7 @@ class Measurement:
     instances: int
     written: int | None = None
     seconds: float | None = None
+    cpu_seconds: float | None = None
     peak_mb: float | None = None
     startup_seconds: float | None = None  # Beam: a run over one instance
     error: str | None = None  # why there is no figure
@@ -58,7 +59,7 @@ def measure(tool: str, python: Path, source: Path, work: Path) -> Measurement:
     data = json.loads(result.read_text())
     result.unlink()
     return Measurement(tool, count, written=data["written"], seconds=data["seconds"],
-                       peak_mb=usage.ru_maxrss / 1024)
+                       cpu_seconds=data["cpu_seconds"], peak_mb=usage.ru_maxrss / 1024)
 
 
 def interpreter(tool: str) -> Path:

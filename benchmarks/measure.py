@@ -6,14 +6,15 @@ Run as a script, by path, by the project's interpreter or by a peer's own (each 
 venv under benchmarks/.peers/, since pydicom/deid's import name is also `deid`). It imports
 nothing of the benchmarks package, so under a peer's interpreter `deid` is that peer. The
 clock runs after the imports and the listing of the folder: interpreter start-up is excluded,
-the tool's own set-up (profile, recipe, pipeline start) is included. The parent reads this
-process's peak memory from wait4().
+the tool's own set-up (profile, recipe, pipeline start) is included. CPU time is measured
+over the same span. The parent reads this process's peak memory from wait4().
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -113,6 +114,14 @@ TOOLS = {f.__name__.replace("_", "-"): f for f in (
     floor, engine, beam_in_memory, beam_2_workers, dicognito, dicom_anonymizer, pydicom_deid)}
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its ended children (the pipeline's workers): steadier
+    than wall time on a machine shared with other work."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def written(out: Path) -> int:
     return sum(1 for p in out.rglob("*.dcm") if p.is_file())
 
@@ -122,11 +131,12 @@ def main(tool: str, source: str, target: str, result: str) -> None:
     out = Path(target)
     out.mkdir(parents=True, exist_ok=True)
     run = TOOLS[tool](files, out)
-    start = time.perf_counter()
+    cpu, start = cpu_seconds(), time.perf_counter()
     run()
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     Path(result).write_text(json.dumps({"tool": tool, "instances": len(files),
-                                        "written": written(out), "seconds": seconds}))
+                                        "written": written(out), "seconds": seconds,
+                                        "cpu_seconds": cpu}))
 
 
 if __name__ == "__main__":

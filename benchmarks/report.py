@@ -11,29 +11,35 @@ class Row(Protocol):
     instances: int
     written: int | None
     seconds: float | None
+    cpu_seconds: float | None
     peak_mb: float | None
     startup_seconds: float | None
     error: str | None
 
 
 HEADER = ("| tool | N | written | seconds | instances/s | ms/instance | ratio to floor | "
-          "peak MB | start-up s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+          "CPU s | CPU ratio | peak MB | start-up s |\n"
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 
 
 def _per_instance(row: Row) -> float | None:
     return row.seconds / row.instances * 1000 if row.seconds is not None else None
 
 
+def _ratio(value: float, floor: float | None) -> str:
+    return f"{value / floor:.2f}x" if floor else "-"
+
+
 def _line(row: Row, floor: Row | None) -> str:
     if row.error:
-        return f"| {row.tool} | {row.instances} | - | - | - | - | - | - | {row.error} |\n"
+        return f"| {row.tool} | {row.instances} |{' - |' * 8} {row.error} |\n"
     ms = _per_instance(row)
-    floor_ms = _per_instance(floor) if floor else None
-    ratio = f"{ms / floor_ms:.2f}x" if floor_ms else "-"
+    wall_floor, cpu_floor = (floor.seconds, floor.cpu_seconds) if floor else (None, None)
     startup = f"{row.startup_seconds:.1f}" if row.startup_seconds is not None else ""
     return (f"| {row.tool} | {row.instances} | {row.written} | {row.seconds:.2f} | "
-            f"{row.instances / row.seconds:.1f} | {ms:.2f} | {ratio} | {row.peak_mb:.0f} | "
-            f"{startup} |\n")
+            f"{row.instances / row.seconds:.1f} | {ms:.2f} | {_ratio(row.seconds, wall_floor)} | "
+            f"{row.cpu_seconds:.2f} | {_ratio(row.cpu_seconds, cpu_floor)} | "
+            f"{row.peak_mb:.0f} | {startup} |\n")
 
 
 def markdown(rows: list[Row], meta: dict) -> str:
@@ -55,10 +61,11 @@ def markdown(rows: list[Row], meta: dict) -> str:
     if scaling:
         text += ("\nPipeline with 2 worker processes against 1 (in memory): "
                  + ", ".join(scaling) + ".\n")
-    text += ("\nSeconds exclude interpreter start-up and imports, and include each tool's set-up "
-             "(for the pipeline: its start, whose cost alone is the run over one instance, "
-             "`start-up s`). Peak MB is the largest resident set of the process and its "
-             "worker processes, not their sum.\n")
+    text += ("\nSeconds (wall) exclude interpreter start-up and imports, and include each tool's "
+             "set-up (for the pipeline: its start, whose cost alone is the run over one "
+             "instance, `start-up s`). CPU s is the CPU time over the same span, worker "
+             "processes included: the steadier figure on a shared machine. Peak MB is the "
+             "largest resident set of the process and its worker processes, not their sum.\n")
     return text
 
 
