@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SYSTEM_TOOLS := tesseract:tesseract-ocr dciodvfy:dicom3tools
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test test-slow lint generate reliability clean
+.PHONY: install demo test test-slow lint generate reliability bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,17 @@ lint: $(STAMP)
 
 generate: $(STAMP)
 	$(BIN)/python -m deid.standard.generate
+
+# The benchmark against the pydicom floor and the peers (installed into benchmarks/.peers/ on
+# first use); table and plot in benchmarks/results/. BENCH_ARGS=--sizes 500,4000 to change N.
+# Then huge instances, streamed: HUGE_ARGS sets their sizes.
+HUGE_ARGS ?= --size-mb 512 --size-mb 2048
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.huge $(HUGE_ARGS) --json benchmarks/results/huge.json
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks --quick --results out/bench-quick
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
@@ -110,6 +110,16 @@ def _store(values: list[str]) -> object:
     return values[0] if len(values) == 1 else values
 
 
+def _overwrite(dataset: Dataset, tag: int, vr: str, value: object) -> None:
+    """Give an element a value that does not depend on its old one. A text or date element is
+    replaced unread: pydicom would decode its raw value (character set included) on access,
+    only for the value to be discarded."""
+    if vr in TEXT_VRS or vr in DATE_VRS:
+        dataset[tag] = DataElement(tag, vr, value)
+    else:
+        dataset[tag].value = value  # keeps what the read decided, e.g. an undefined length
+
+
 class _Run:
     """The state of one instance's de-identification; discarded afterwards."""
 
@@ -123,22 +133,13 @@ class _Run:
         self.templates: list[tuple[Dataset, int, Rule, str]] = []
         sop_class = str(dataset.get("SOPClassUID", "") or "")
         self.iod = standard.iod_of_sop_class(sop_class)
-        self.originals = originals_of(dataset, self._original_tags())
+        self.originals = originals_of(dataset, {PATIENT_ID, STUDY_UID, *profile.original_tags})
         self._offset: int | None = None
         self._decided: tuple[str, Rule | None] = ("K", None)
         self._invalid_vrs: list[tuple[Dataset, int]] = []
-        self.scrub = Scrubber(self._tokens(dataset)) if self._needs_scrub() else Scrubber([])
+        self.scrub = Scrubber(self._tokens(dataset)) if profile.cleans else Scrubber([])
 
     # --- set-up ---------------------------------------------------------------------------
-
-    def _original_tags(self) -> set[int]:
-        tags = {PATIENT_ID, STUDY_UID} | self.profile.condition_tags()
-        tags |= {r.lookup.key_tag for r in self.profile.all_rules()
-                 if r.lookup and r.lookup.key_tag is not None}
-        return tags
-
-    def _needs_scrub(self) -> bool:
-        return any(r.action == "C" for r in self.profile.all_rules())
 
     def _choose(self, rules: tuple[Rule, ...], path: tuple[str, ...]) -> Rule | None:
         """The first candidate rule whose conditions hold here."""
@@ -294,7 +295,7 @@ class _Run:
             self._recurse(dataset, tag, path, mode)
         elif mode == "dummy" and (vr in TEXT_VRS - {"CS"} or vr in DATE_VRS):
             self._record("D", None)
-            dataset[tag].value = dummy_value(vr)
+            _overwrite(dataset, tag, vr, dummy_value(vr))
         elif mode == "clean" and vr in TEXT_VRS:
             self._record("C", None)
             self._clean_text(dataset, tag)
@@ -328,14 +329,14 @@ class _Run:
             if vr == "SQ":
                 self._recurse(dataset, tag, path, "apply")
         elif action == "Z":
-            dataset[tag].value = empty_value(vr)
+            _overwrite(dataset, tag, vr, empty_value(vr))
         elif action == "D":
             if vr == "UI":
                 self._replace_uids(dataset, tag)  # a dummy UID is a replaced one
             elif vr == "SQ":
                 self._recurse(dataset, tag, path, "dummy")
             else:
-                dataset[tag].value = dummy_value(vr)
+                _overwrite(dataset, tag, vr, dummy_value(vr))
         elif action == "U":
             if vr == "SQ":
                 self._recurse(dataset, tag, path, "apply")

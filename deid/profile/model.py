@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Literal
 
 from deid.keys import SecretKey
@@ -249,9 +250,21 @@ class Profile:
             by_private={k: sealed(rules) for k, rules in self.by_private.items()},
         )
 
-    def condition_tags(self) -> set[int]:
-        """The tags whose original values some rule's 'when' reads."""
-        return {tag for rule in self.all_rules() for tag, _ in rule.when}
+    # Facts the engine needs for every instance, computed once per profile (cached_property
+    # writes the instance's __dict__, which a frozen dataclass allows).
+
+    @cached_property
+    def original_tags(self) -> frozenset[int]:
+        """The tags whose original values rules read: conditions ('when') and lookup keys."""
+        rules = self.all_rules()
+        return frozenset({tag for rule in rules for tag, _ in rule.when}
+                         | {r.lookup.key_tag for r in rules
+                            if r.lookup and r.lookup.key_tag is not None})
+
+    @cached_property
+    def cleans(self) -> bool:
+        """Whether some rule cleans (C), for which the engine gathers identifying values."""
+        return any(r.action == "C" for r in self.all_rules())
 
     @property
     def description(self) -> str:

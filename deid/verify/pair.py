@@ -83,7 +83,7 @@ class _Walk:
         self.kept: list[str] = []  # original text the profile keeps: never a leak
         self.read_as: str | None = None  # the current element's bytes as read, if raw
         self.originals = {tag: [v.strip() for v in values_of(element_at(original, tag))]
-                          for tag in profile.condition_tags() if tag in original}
+                          for tag in profile.original_tags if tag in original}
 
     def finding(self, check: str, where: str, detail: str) -> None:
         self.findings.append(Finding(CONFORMANCE, check, where, detail))
