@@ -128,6 +128,17 @@ Findings name files, tags and checks, never values. Beam filesystem options (--s
 ...) pass through for buckets. Exit codes: 0 clean, 1 findings, 2 usage, key or profile error."""
 
 
+def _megabytes(text: str) -> int:
+    """A size in MiB, 0 or more (as `deid run --stream_threshold_mb` takes it)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size in MiB (0 or more)")
+    return value
+
+
 def verify_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deid verify", description=VERIFY_DESCRIPTION)
     parser.add_argument("--original", required=True, metavar="PATH",
@@ -138,7 +149,7 @@ def verify_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quarantine", metavar="FOLDER",
                         help="the pipeline's quarantine folder (default: <deidentified>"
                              "-quarantine): quarantined originals need no output")
-    parser.add_argument("--secret-file", metavar="FILE",
+    parser.add_argument("--secret-file", "--secret_file", metavar="FILE",
                         help="file holding the key, to pair folders by the replaced SOP "
                              "Instance UID (default: $DEID_SECRET)")
     parser.add_argument("--json", metavar="FILE",
@@ -405,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "profile error.")
     file_cmd.add_argument("input", help="the DICOM file to de-identify")
     file_cmd.add_argument("output", help="the output file, or a folder for <SOPInstanceUID>.dcm")
-    file_cmd.add_argument("--stream-threshold-mb", type=int, default=STREAM_THRESHOLD_MB,
+    file_cmd.add_argument("--stream-threshold-mb", type=_megabytes, default=STREAM_THRESHOLD_MB,
                           metavar="MB",
                           help="stream larger inputs: their pixel data is copied in chunks, "
                                "never held in memory (default: %(default)s)")

@@ -251,6 +251,8 @@ def _cases() -> list[tuple[str, str, str, Callable[[int], bytes]]]:
          lambda n: _with(le(n), empty_elements(ELEMENT_BOMB))),
         ("deflated_element_bomb", "too_large", "the same, deflated",
          deflated_element_bomb),
+        ("bare_element_bomb", "too_large", "the same in a bare explicit VR data set",
+         lambda n: _with(bare(instance(n), implicit=False), empty_elements(ELEMENT_BOMB))),
         ("many_items", WRITTEN, "10,000 empty items in a private sequence",
          lambda n: _with(le(n), empty_items(10_000))),
         ("encapsulated_jpeg", WRITTEN, "JPEG pixel data in fragments (pydicom's JPEG2000.dcm)",

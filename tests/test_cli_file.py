@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from dicom_factory import base_dataset, to_bytes
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
@@ -96,3 +97,10 @@ def test_a_streamed_rejection_leaves_no_output(tmp_path, monkeypatch, capsys):
                  "--stream-threshold-mb", "0"]) == 1
     assert "truncated" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.dcm"]
+
+
+def test_a_negative_stream_threshold_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["file", str(tmp_path / "in.dcm"), str(tmp_path / "out.dcm"), "-p", "basic",
+              "--stream-threshold-mb", "-1"])
+    assert exit_.value.code == 2 and "0 or more" in capsys.readouterr().err

@@ -16,10 +16,10 @@ from pydicom import dcmread
 from pydicom.uid import JPEG2000Lossless
 
 from benchmarks.huge import synthesize
-from deid.engine import Output, Rejection, deidentify_bytes
+from deid.engine import Output, Rejection, deidentify_bytes, files
 from deid.engine import stream as streaming
 from deid.engine.files import SinkError
-from deid.engine.stream import deidentify_stream
+from deid.engine.stream import deidentify_stream, without_pixel_data
 from deid.profile import load_profiles
 
 BASIC = load_profiles(["basic"])
@@ -164,6 +164,19 @@ def test_too_much_after_the_pixel_data_is_rejected(monkeypatch):
     assert "after the pixel data" in result.message
 
 
+def test_a_bomb_after_the_pixel_data_is_refused_before_it_is_parsed(monkeypatch):
+    """Past the first bytes the bomb checks read, the elements after the pixel data are
+    counted too: a sequence of more items than allowed there is too_large, not parsed."""
+    monkeypatch.setattr(streaming, "CHECKED_PREFIX", 64)
+    monkeypatch.setattr(files, "MAX_ITEMS", 1000)
+    items = (struct.pack("<HH2sHL", 0x0009, 0x0010, b"LO", 8, 0)[:8] + b"HOSTILE "
+             + struct.pack("<HH2sHL", 0x0009, 0x1001, b"SQ", 0, 0xFFFFFFFF)
+             + struct.pack("<HHL", 0xFFFE, 0xE000, 0) * 1001
+             + struct.pack("<HHL", 0xFFFE, 0xE0DD, 0))
+    result = deidentify_stream(io.BytesIO(_native_instance(items)), io.BytesIO(), BASIC, KEY)
+    assert isinstance(result, Rejection) and result.reason == "too_large", result
+
+
 @pytest.mark.parametrize("cut", [1, 5, 9, 15, 20])
 def test_truncated_pixel_data_is_treated_as_in_memory(cut):
     """Cut inside the pixel data value or header: rejected. Cut inside the delimiter's
@@ -257,3 +270,14 @@ def test_an_instance_a_pixel_rule_cleans_is_read_in_memory(tmp_path):
     # The acme-any rule blanks rows 40 to 47 of the 48 x 64 image; the rest stays grey.
     assert cleaned.PixelData[40 * 64:] == bytes(8 * 64)
     assert set(cleaned.PixelData[:40 * 64]) == {GREY}
+
+
+def test_without_pixel_data_keeps_what_follows_the_pixel_data():
+    """What verification reads of a streamed instance: every element but the pixel data,
+    the elements after it included."""
+    trailing = struct.pack("<HH2sH", 0x7FE1, 0x0010, b"LO", 8) + b"HOSTILE "
+    data = _native_instance(trailing)
+    rest = without_pixel_data(io.BytesIO(data))
+    pixel_element = struct.pack("<HH2sHL", 0x7FE0, 0x0010, b"OW", 0, 8) + b"\x01\x02" * 4
+    assert pixel_element in data and rest == data.replace(pixel_element, b"")
+    assert rest.endswith(trailing)

@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -194,6 +195,26 @@ def test_folders_are_paired_by_the_key(tmp_path, monkeypatch, capsys):
     assert "result: clean" in capsys.readouterr().out
 
 
+def test_a_bomb_among_the_originals_is_not_inflated(tmp_path, monkeypatch):
+    """An original the engine refuses as too_large is counted as rejected, without being
+    inflated to find its SOP Instance UID (a few MiB that inflate to 4 GiB)."""
+    from hostile_inputs import by_kind
+
+    monkeypatch.setenv("DEID_SECRET", SECRET)
+    originals, outputs = _folders(tmp_path)
+    (originals / "bomb.dcm").write_bytes(by_kind("deflate_bomb").data)
+    report = tmp_path / "report.json"
+    tracemalloc.start()
+    try:
+        code = main(["verify", "--original", str(originals), "--deidentified", str(outputs),
+                     "-p", "basic", "--json", str(report)])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert code == 0 and peak < 256 << 20
+    assert json.loads(report.read_text())["counts"]["rejected"] == 2
+
+
 def test_unpaired_files_are_findings(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DEID_SECRET", SECRET)
     originals, outputs = _folders(tmp_path)
@@ -275,3 +296,22 @@ def test_every_engine_output_from_real_files_passes(profile_name):
     # Copies of one instance in several transfer syntaxes agree, across the whole set.
     assert consistency.findings() == []
     assert written > (90 if CORPUS.is_dir() else 50)
+
+
+def test_outputs_whose_pixels_were_cleaned_pass(tmp_path):
+    """E.3.1: the Burned In Annotation NO and Lossy Image Compression the engine writes under
+    burned_in: clean are expected, not elements the output added."""
+    (tmp_path / "site.yaml").write_text(
+        "name: site\nextends: [clean-pixel-data]\npixels:\n  ultrasound_regions: keep-inside\n"
+        "  rules:\n  - name: every-image\n    match: {Modality: {pattern: '.'}}\n"
+        "    blank: [[0, 0, 2, 2]]\n")
+    profile = load_profiles([str(tmp_path / "site.yaml")])
+    cleaned = 0
+    for path in REAL_FILES:
+        data = path.read_bytes()
+        result = deidentify_bytes(data, profile, KEY)
+        if not isinstance(result, Output):
+            continue
+        cleaned += dcmread(io.BytesIO(result.data)).get("BurnedInAnnotation") == "NO"
+        assert verify_pair(data, result.data, profile).findings == [], path.name
+    assert cleaned > 40

@@ -76,13 +76,13 @@ def test_a_failed_verification_is_quarantined_and_fails_the_run(tmp_path, monkey
 
 
 @pytest.mark.parametrize("planted", [False, True])
-def test_streamed_instances_are_verified_from_their_headers(tmp_path, monkeypatch, planted):
-    """Above the streaming threshold the staged output's header is verified; a failure
+def test_streamed_instances_are_verified_without_their_pixel_data(tmp_path, monkeypatch, planted):
+    """Above the streaming threshold the staged output is verified; a failure
     deletes the staged file, so nothing is written."""
     monkeypatch.setenv("DEID_SECRET", SECRET)
     if planted:
         def finds_a_leak(original, output, profile):
-            assert b"DICM" in output[:132]  # the staged header, not nothing
+            assert b"DICM" in output[:132]  # the staged file, not nothing
             return PairResult([Finding("leak", "text", "Manufacturer (0008,0070)", "planted")])
 
         monkeypatch.setattr(beam_verify, "verify_pair", finds_a_leak)

@@ -19,7 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from deid.beam import metrics, paths
 from deid.engine import Output, Rejection
 from deid.engine.core import Rejected
-from deid.engine.stream import header_bytes
+from deid.engine.stream import without_pixel_data
 from deid.profile import Profile
 from deid.verify import Consistency, Unverifiable, verify_pair
 from deid.verify.sets import REPORT as REPORT_NAME
@@ -59,19 +59,20 @@ def verify_output(original: bytes, out: Output, profile: Profile
 
 def verify_streamed(original, staged: str, out: Output, profile: Profile
                     ) -> tuple[Output | Rejection, Verified]:
-    """verify_output for an instance streamed into its staging file: the headers of the
-    original (an open binary file) and of the staged output are compared, up to their pixel
-    data, which streaming copies byte for byte and the leak search skips."""
+    """verify_output for an instance streamed into its staging file: the original (an open
+    binary file) and the staged output are compared without their pixel data element, which
+    the leak search skips anyway; every other element, those after the pixel data included,
+    is checked."""
     try:
         with original:
-            original_header = header_bytes(original)
+            original_elements = without_pixel_data(original)
         with FileSystems.open(staged, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            written_header = header_bytes(f)
+            written_elements = without_pixel_data(f)
     except Exception as exc:  # Rejected, or a read failure: fail closed
         reason = exc.reason if isinstance(exc, Rejected) else type(exc).__name__
-        return (Rejection(VERIFICATION_FAILED, f"verification failed: cannot read the headers "
+        return (Rejection(VERIFICATION_FAILED, f"verification failed: cannot read the files "
                           f"({reason})"), Verified(None, (("pairing/unverifiable", "the pair"),)))
-    return verify_output(original_header, replace(out, data=written_header), profile)
+    return verify_output(original_elements, replace(out, data=written_elements), profile)
 
 
 class VerifyCombineFn(beam.CombineFn):

@@ -113,6 +113,15 @@ def _refuse_elements(count: int) -> None:
         raise Rejected("too_large", f"more than {MAX_ELEMENTS} elements")
 
 
+def check_elements(data: bytes, implicit: bool, little: bool) -> None:
+    """check_size's counts for a part of a data set whose encoding is known (a streamed
+    file's elements after its pixel data): items always, elements in explicit VR little
+    endian. Raises Rejected (too_large)."""
+    _refuse_items(_count_items(data))
+    if little and not implicit:
+        _refuse_elements(_count_elements(data))
+
+
 def check_size(data: bytes) -> None:
     """Refuse, before pydicom parses anything, a file with more than MAX_ITEMS items (an
     upper bound: item tags counted as bytes), an explicit VR little endian data set with more
@@ -128,8 +137,13 @@ def check_size(data: bytes) -> None:
     except Exception:
         return  # no well-formed meta header: the parser says why
     if syntax != DeflatedExplicitVRLittleEndian:
-        if syntax.is_transfer_syntax and not syntax.is_implicit_VR and syntax.is_little_endian:
-            _refuse_elements(_count_elements(data, stream.tell()))
+        start = stream.tell()
+        # A bare data set (no meta header) is parsed all the same: count it when its first
+        # element reads as explicit VR little endian.
+        bare = not syntax and data[start + 4:start + 6] in _LONG_VRS | _SHORT_VRS
+        if bare or (syntax.is_transfer_syntax and not syntax.is_implicit_VR
+                    and syntax.is_little_endian):
+            _refuse_elements(_count_elements(data, start))
         return
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
     start = stream.tell()

@@ -35,6 +35,7 @@ from deid.engine.files import (
     Output,
     Rejection,
     SinkError,
+    check_elements,
     check_size,
     deidentify_bytes,
     deidentify_parsed,
@@ -283,6 +284,9 @@ def _read_tail(source: BinaryIO, pixels: _PixelElement, size: int, header: Datas
         raise Rejected("unreadable", f"more than {MAX_TAIL >> 20} MiB after the pixel data "
                        "element: not parsed in memory")
     source.seek(pixels.end)
+    # The bomb checks the first bytes had, for what follows the pixel data.
+    check_elements(source.read(size - pixels.end), pixels.implicit, pixels.little)
+    source.seek(pixels.end)
     return read_elements(source, pixels.implicit, pixels.little,
                          parent_encoding=header._character_set)
 
@@ -385,11 +389,25 @@ def _in_memory(source: BinaryIO, sink: BinaryIO, profile: Profile,
     return replace(result, data=None)
 
 
-def header_bytes(source: BinaryIO) -> bytes:
-    """The bytes of a file up to its top-level pixel data element (all of it when it has
-    none): what is read of a streamed instance to verify it. Raises Rejected."""
+def without_pixel_data(source: BinaryIO) -> bytes:
+    """The bytes of a file without its top-level pixel data element (all of them when it has
+    none, or pixel data this module does not walk): what is read of a streamed instance to
+    verify it, the elements after the pixel data included. Raises Rejected."""
     reader = cast(BinaryIO, _Reader(source))
-    parse(reader, stop_before_pixels=True)
-    end = reader.tell()
+    size = _stream_size(reader)
+    dataset = parse(reader, stop_before_pixels=True)
+    start = reader.tell()
     reader.seek(0)
-    return reader.read(end)
+    header = reader.read(start)
+    if start >= size:
+        return header
+    implicit, little = dataset.original_encoding
+    try:
+        pixels = _locate_pixels(reader, start, size, bool(implicit), bool(little))
+    except _FallBack:
+        reader.seek(0)
+        return reader.read()
+    if size - pixels.end > MAX_TAIL:
+        raise Rejected("unreadable", f"more than {MAX_TAIL >> 20} MiB after the pixel data")
+    reader.seek(pixels.end)
+    return header + reader.read(size - pixels.end)

@@ -39,6 +39,11 @@ BINARY_VRS = frozenset({"OB", "OW", "OD", "OF", "OL", "OV", "UN"})
 PATIENT_ID = 0x00100020
 # PS3.15 E.1.1: the attributes the engine inserts into every de-identified instance.
 MARKERS = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303})
+# PS3.15 E.3.1: under burned_in: clean the engine sets Burned In Annotation NO on images, and
+# cleaning a lossy source writes it uncompressed with Lossy Image Compression 01 and its method.
+BURNED_IN_ANNOTATION, LOSSY_IMAGE_COMPRESSION = 0x00280301, 0x00282110
+PIXEL_MARKERS = frozenset({BURNED_IN_ANNOTATION, LOSSY_IMAGE_COMPRESSION, 0x00282112,
+                           0x00282114})
 
 
 @dataclass
@@ -77,6 +82,7 @@ class _Walk:
 
     def __init__(self, profile: Profile, original: Dataset):
         self.profile = profile
+        self.markers = MARKERS | PIXEL_MARKERS if profile.burned_in == "clean" else MARKERS
         self.findings: list[Finding] = []
         self.mappings: list[tuple[str, str, str]] = []
         self.tokens: list[Token] = []
@@ -95,7 +101,7 @@ class _Walk:
         creators = _creators(original)
         for tag in original.keys():  # noqa: SIM118
             tag = int(tag)
-            if not path and tag in MARKERS:
+            if not path and tag in self.markers:
                 continue  # replaced by the engine's own; checked by _markers
             raw = original.get_item(tag)
             # The bytes as read: a kept element whose VR makes them numbers still holds text.
@@ -308,7 +314,7 @@ class _Walk:
         """The output holds nothing the original did not, but the markers (PS3.15 E.1.1)."""
         for tag in output.keys():  # noqa: SIM118
             tag = int(tag)
-            if tag in original or (top and tag in MARKERS):
+            if tag in original or (top and tag in self.markers):
                 continue
             private = (tag >> 16) % 2
             self.finding("private" if private else "added", f"{where}{keyword_of(tag)} "
@@ -339,8 +345,18 @@ class _Walk:
                     self.mappings.append(("uid", digest(old), digest(new)))
 
 
-def _markers(output: Dataset, findings: list[Finding]) -> None:
-    """PS3.15 E.1.1: Patient Identity Removed YES and a De-identification Method."""
+def _markers(output: Dataset, findings: list[Finding], burned_in: str) -> None:
+    """PS3.15 E.1.1: Patient Identity Removed YES and a De-identification Method; E.3.1:
+    under burned_in: clean, Burned In Annotation NO on an image, Lossy Image Compression
+    00 or 01."""
+    if burned_in == "clean":
+        if "PixelData" in output and str(output.get("BurnedInAnnotation", "")).strip() != "NO":
+            findings.append(Finding(CONFORMANCE, "markers", "BurnedInAnnotation (0028,0301)",
+                                    "must be NO (Clean Pixel Data Option)"))
+        lossy = str(output.get("LossyImageCompression", "00")).strip()
+        if lossy not in ("00", "01"):
+            findings.append(Finding(CONFORMANCE, "markers", "LossyImageCompression (0028,2110)",
+                                    "must be 00 or 01"))
     if str(output.get("PatientIdentityRemoved", "") or "").strip() != "YES":
         findings.append(Finding(CONFORMANCE, "markers", "PatientIdentityRemoved (0012,0062)",
                                 "must be YES"))
@@ -375,7 +391,7 @@ def _check(source: Dataset, result: Dataset, output: bytes, profile: Profile) ->
     walk = _Walk(profile, source)
     walk.dataset(source, result, (), "", "apply")
     findings = walk.findings
-    _markers(result, findings)
+    _markers(result, findings, profile.burned_in)
     old_id = " ".join(_stripped(source.get(PATIENT_ID))) if PATIENT_ID in source else ""
     new_id = " ".join(_stripped(result.get(PATIENT_ID))) if PATIENT_ID in result else ""
     mappings = walk.mappings

@@ -21,6 +21,7 @@ from pathlib import Path
 from pydicom import dcmread
 
 from deid.engine import Output, deidentify_bytes
+from deid.engine.files import check_size
 from deid.engine.uids import replace_uid
 from deid.keys import SecretKey
 from deid.profile.model import Profile
@@ -105,7 +106,9 @@ class Files:
 
 def _sop_uid(data: bytes) -> str | None:
     try:
-        dataset = dcmread(io.BytesIO(data), force=True, specific_tags=[0x00080018])
+        check_size(data)  # a bomb is not inflated here either: it has no output to pair
+        dataset = dcmread(io.BytesIO(data), force=True, specific_tags=[0x00080018],
+                          stop_before_pixels=True)
         return str(dataset.get("SOPInstanceUID", "") or "").strip("\0 ") or None
     except Exception:
         return None
