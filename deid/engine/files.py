@@ -170,7 +170,9 @@ def _count_elements(data: bytes, start: int = 0, limit: int = MAX_ELEMENTS) -> i
     7.1.2, 7.5), at every depth, counted from their headers alone, up to just past `limit`.
     Sequences and items are entered, other values and pixel data fragments skipped. Where the
     headers stop making sense (an unknown VR, a length past the end) the count stops: pydicom
-    judges."""
+    judges. A data set too short to hold more than `limit` counts as 0, unwalked."""
+    if len(data) - start < 8 * limit:
+        return 0  # every element or item header takes 8 bytes at least: none can pass limit
     offset, count, fragments, end = start, 0, False, len(data) - 12
     while offset <= end and count <= limit:
         group, element, vr, length = _HEADER.unpack_from(data, offset)
