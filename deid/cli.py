@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from deid import STREAM_THRESHOLD_MB
@@ -30,18 +30,11 @@ def _add_profile_option(parser: argparse.ArgumentParser) -> None:
 def _cmd_file(args: argparse.Namespace) -> int:
     from deid.engine import Rejection
     from deid.engine.uids import is_valid_uid
-    from deid.keys import KeyUnavailable, resolve_key
-    from deid.profile import ProfileError, load_profiles
+    from deid.keys import resolve_key
+    from deid.profile import load_profiles
 
-    try:
-        profile = load_profiles(args.profile)
-        key = resolve_key(args.secret_file, args.throwaway_key)
-    except ProfileError as exc:
-        print(f"deid: profile error\n{exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyUnavailable as exc:
-        print(f"deid: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    profile = load_profiles(args.profile)
+    key = resolve_key(args.secret_file, args.throwaway_key)
     output = Path(args.output)
     # In a folder, the output is named once the SOP Instance UID is known.
     temporary = (output / f".deid-{os.getpid()}.partial" if output.is_dir()
@@ -159,8 +152,8 @@ def verify_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_verify(argv: list[str]) -> int:
-    from deid.keys import ENV_VAR, KeyUnavailable, resolve_key
-    from deid.profile import ProfileError, load_profiles
+    from deid.keys import ENV_VAR, resolve_key
+    from deid.profile import load_profiles
     from deid.verify.sets import Files, SetVerifier, is_remote
 
     parser = verify_parser()
@@ -168,15 +161,8 @@ def _cmd_verify(argv: list[str]) -> int:
     remote = is_remote(args.original) or is_remote(args.deidentified)
     if beam_options and not remote:
         parser.error(f"unrecognized arguments: {' '.join(beam_options)}")
-    try:
-        profile = load_profiles(args.profile)
-        key = (resolve_key(args.secret_file)
-               if args.secret_file or os.environ.get(ENV_VAR) else None)
-    except ProfileError as exc:
-        return _profile_error(exc)
-    except KeyUnavailable as exc:
-        print(f"deid: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    profile = load_profiles(args.profile)
+    key = resolve_key(args.secret_file) if args.secret_file or os.environ.get(ENV_VAR) else None
     files = Files(beam_options)
     for path in (args.original, args.deidentified):
         if not files.exists(path):
@@ -197,8 +183,18 @@ def _cmd_verify(argv: list[str]) -> int:
 
 # --- curator tools: read-only, no Beam ---------------------------------------------------------
 
-def _profile_error(exc) -> int:
-    print(f"deid: profile error\n{exc}", file=sys.stderr)
+def _usage_errors(command: Callable[[], int]) -> int:
+    """Run a command; a profile that does not load or a key that cannot be had is a usage
+    error (exit 2), reported on stderr with the loader's file:line:column problems."""
+    from deid.keys import KeyUnavailable
+    from deid.profile import ProfileError
+
+    try:
+        return command()
+    except ProfileError as exc:
+        print(f"deid: profile error\n{exc}", file=sys.stderr)
+    except KeyUnavailable as exc:
+        print(f"deid: {exc}", file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -219,12 +215,9 @@ def _cmd_profile_list(args: argparse.Namespace) -> int:
 def _cmd_profile_show(args: argparse.Namespace) -> int:
     from deid.curator.output import dump_json, plural, table
     from deid.curator.show import matches, rule_rows, settings
-    from deid.profile import ProfileError, load_profiles
+    from deid.profile import load_profiles
 
-    try:
-        profile = load_profiles(args.profiles)
-    except ProfileError as exc:
-        return _profile_error(exc)
+    profile = load_profiles(args.profiles)
     rows = rule_rows(profile)
     if args.attribute:
         rows = [r for r in rows if matches(r, args.attribute)]
@@ -296,17 +289,10 @@ def _explain_key(args: argparse.Namespace):
 def _cmd_explain(args: argparse.Namespace) -> int:
     from deid.curator.explain import explain
     from deid.curator.output import dump_json, table
-    from deid.keys import KeyUnavailable
-    from deid.profile import ProfileError, load_profiles
+    from deid.profile import load_profiles
 
-    try:
-        profile = load_profiles(args.profile)
-        key, throwaway = _explain_key(args)
-    except ProfileError as exc:
-        return _profile_error(exc)
-    except KeyUnavailable as exc:
-        print(f"deid: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    profile = load_profiles(args.profile)
+    key, throwaway = _explain_key(args)
     try:
         data = Path(args.input).read_bytes()
     except OSError as exc:
@@ -506,11 +492,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["run"]:
         return _cmd_run(argv[1:])  # Beam parses its own options
     if argv[:1] == ["verify"]:
-        return _cmd_verify(argv[1:])  # bucket options pass through to Beam's filesystems
+        return _usage_errors(lambda: _cmd_verify(argv[1:]))  # bucket options go to Beam
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.handler(args)
+        return _usage_errors(lambda: args.handler(args))
     except BrokenPipeError:  # e.g. `deid explain ... | head`: the reader has what it wanted
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -315,3 +315,13 @@ def test_outputs_whose_pixels_were_cleaned_pass(tmp_path):
         cleaned += dcmread(io.BytesIO(result.data)).get("BurnedInAnnotation") == "NO"
         assert verify_pair(data, result.data, profile).findings == [], path.name
     assert cleaned > 40
+
+
+def test_a_profile_that_does_not_load_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "bad.yaml").write_text(
+        "name: bad\nrules:\n- {attribute: NoSuchKeyword, action: X}\n")
+    ct = get_testdata_file("CT_small.dcm")
+    assert main(["verify", "--original", ct, "--deidentified", ct,
+                 "-p", str(tmp_path / "bad.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "profile error" in err and "bad.yaml:3" in err
