@@ -8,18 +8,18 @@ from pydicom.dataset import Dataset
 
 from deid.curator.elements import (
     Position,
+    Positioned,
     comparable,
     creator_of,
     display,
     element_name,
-    path_text,
 )
 
 CHANGES = ("removed", "changed", "added", "same")
 
 
 @dataclass(frozen=True)
-class Change:
+class Change(Positioned):
     """One element that differs (or, when asked, one that does not)."""
 
     change: str  # removed, changed, added or same
@@ -29,14 +29,6 @@ class Change:
     vr_after: str | None
     before: str | None  # shown value; None where absent
     after: str | None
-
-    @property
-    def tag(self) -> int:
-        return self.position[-1][0]
-
-    @property
-    def path(self) -> str:
-        return path_text(self.position)
 
     @property
     def vr(self) -> str:

@@ -20,13 +20,10 @@ Position = tuple[tuple[int, int | None], ...]
 SHOWN_CHARACTERS = 64
 
 
-@dataclass(frozen=True)
-class Node:
-    """One element at one position."""
+class Positioned:
+    """Something at a position in a data set: its tag and its path follow from it."""
 
     position: Position
-    element: DataElement
-    creator: str | None  # the private creator of a private data element, if the item has one
 
     @property
     def tag(self) -> int:
@@ -35,6 +32,15 @@ class Node:
     @property
     def path(self) -> str:
         return path_text(self.position)
+
+
+@dataclass(frozen=True)
+class Node(Positioned):
+    """One element at one position."""
+
+    position: Position
+    element: DataElement
+    creator: str | None  # the private creator of a private data element, if the item has one
 
     @property
     def name(self) -> str:
