@@ -27,7 +27,7 @@ from deid.curator.elements import (
     walk,
 )
 from deid.engine import Decision, Rejection, deidentify_bytes, read_dataset
-from deid.engine.core import Rejected, originals_of, pixel_plan
+from deid.engine.core import Rejected, original_values, pixel_plan
 from deid.keys import SecretKey
 from deid.profile.model import COMPOUND, PixelRule, Profile, Rule
 
@@ -156,10 +156,10 @@ def _pixels(original: Dataset, profile: Profile
         summary = pixel_plan(original, profile).describe()
     except Rejected as exc:
         summary = f"not written: {exc.reason}: {exc.message}"
-    originals = originals_of(original, profile.pixels.match_tags())
+    read = original_values(original, profile)
     tried: list[tuple[PixelRule, str | None]] = []
     for rule in profile.pixels.rules:
-        failed = next((c.keyword for c in rule.match if not c.holds(originals)), None)
+        failed = next((c.keyword for c in rule.match if not c.holds(read)), None)
         tried.append((rule, failed))
         if failed is None:
             break

@@ -100,12 +100,6 @@ def _values(value: object) -> list[str]:
     return [str(value)]
 
 
-def originals_of(dataset: Dataset, tags: set[int]) -> dict[int, list[str]]:
-    """The values of the top-level elements ``tags``, as text, before anything changes."""
-    return {tag: [v.strip() for v in _values(dataset[tag].value)]
-            for tag in tags if tag in dataset}
-
-
 def _store(values: list[str]) -> object:
     return values[0] if len(values) == 1 else values
 
@@ -124,7 +118,7 @@ class _Run:
     """The state of one instance's de-identification; discarded afterwards."""
 
     def __init__(self, dataset: Dataset, profile: Profile, key: SecretKey,
-                 trace: list[Decision] | None):
+                 trace: list[Decision] | None, originals: dict[int, list[str]]):
         self.top = dataset
         self.profile = profile
         self.key = key
@@ -133,7 +127,7 @@ class _Run:
         self.templates: list[tuple[Dataset, int, Rule, str]] = []
         sop_class = str(dataset.get("SOPClassUID", "") or "")
         self.iod = standard.iod_of_sop_class(sop_class)
-        self.originals = originals_of(dataset, {PATIENT_ID, STUDY_UID, *profile.original_tags})
+        self.originals = originals
         self._offset: int | None = None
         self._decided: tuple[str, Rule | None] = ("K", None)
         self._invalid_vrs: list[tuple[Dataset, int]] = []
@@ -523,10 +517,17 @@ def _add_markers(dataset: Dataset, profile: Profile) -> None:
         dataset.BurnedInAnnotation = "NO"
 
 
+def original_values(dataset: Dataset, profile: Profile) -> dict[int, list[str]]:
+    """The original values the profile's rules read, and those the date offset is derived
+    from, as text, before anything changes (top-level elements)."""
+    return {tag: [v.strip() for v in _values(dataset[tag].value)]
+            for tag in (PATIENT_ID, STUDY_UID, *profile.original_tags) if tag in dataset}
+
+
 def pixel_plan(dataset: Dataset, profile: Profile) -> PixelPlan:
     """What the profile does to an instance's pixels (read from its original header).
     Raises Rejected when the instance cannot be written for its pixels."""
-    return plan_pixels(dataset, profile, originals_of(dataset, profile.pixels.match_tags()))
+    return plan_pixels(dataset, profile, original_values(dataset, profile))
 
 
 def _cleaning_syntax(dataset: Dataset, transfer_syntax: str | None) -> str:
@@ -550,8 +551,9 @@ def deidentify_dataset(dataset: Dataset, profile: Profile, key: SecretKey,
     """
     _check_required(dataset, "in the input", valid=False)
     # PS3.15 E.3.1: decided on the original header, applied after the element pass.
-    pixels = pixel_plan(dataset, profile)
-    run = _Run(dataset, profile, key, trace)
+    read = original_values(dataset, profile)
+    pixels = plan_pixels(dataset, profile, read)
+    run = _Run(dataset, profile, key, trace, read)
     run.process(dataset, (), "apply")
     run.render_templates()
     run.check_vrs()

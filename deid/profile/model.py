@@ -255,11 +255,13 @@ class Profile:
 
     @cached_property
     def original_tags(self) -> frozenset[int]:
-        """The tags whose original values rules read: conditions ('when') and lookup keys."""
+        """The tags whose original values rules read: conditions ('when'), lookup keys and
+        pixel rules' matches."""
         rules = self.all_rules()
         return frozenset({tag for rule in rules for tag, _ in rule.when}
                          | {r.lookup.key_tag for r in rules
-                            if r.lookup and r.lookup.key_tag is not None})
+                            if r.lookup and r.lookup.key_tag is not None}
+                         | self.pixels.match_tags())
 
     @cached_property
     def cleans(self) -> bool:
