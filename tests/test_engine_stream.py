@@ -281,3 +281,9 @@ def test_without_pixel_data_keeps_what_follows_the_pixel_data():
     pixel_element = struct.pack("<HH2sHL", 0x7FE0, 0x0010, b"OW", 0, 8) + b"\x01\x02" * 4
     assert pixel_element in data and rest == data.replace(pixel_element, b"")
     assert rest.endswith(trailing)
+
+
+def test_without_pixel_data_reads_a_deflated_file_whole():
+    """A deflated file's bytes are not its data set's: verification reads all of them."""
+    data = Path(pydicom.data.get_testdata_file("image_dfl.dcm")).read_bytes()
+    assert without_pixel_data(io.BytesIO(data)) == data

@@ -278,17 +278,37 @@ def _locate_pixels(source: BinaryIO, start: int, size: int, implicit: bool,
             raise Rejected("unreadable", TRUNCATED)
 
 
+def _pixel_extent(source: BinaryIO, size: int) -> tuple[Dataset, int, _PixelElement | None]:
+    """The header parsed up to the top-level pixel data, where it ends, and the pixel data
+    element; None where there is none to walk: no top-level pixel data, or a deflated data
+    set (PS3.5 A.5), whose bytes in the file are not the data set's. Raises Rejected, or
+    _FallBack for pixel data this module does not walk."""
+    dataset = parse(source, stop_before_pixels=True)
+    start = source.tell()
+    meta = getattr(dataset, "file_meta", None)
+    deflated = meta is not None and meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
+    if deflated or start >= size:
+        return dataset, start, None
+    implicit, little = dataset.original_encoding
+    return dataset, start, _locate_pixels(source, start, size, bool(implicit), bool(little))
+
+
 def _read_tail(source: BinaryIO, pixels: _PixelElement, size: int, header: Dataset) -> Dataset:
     """The elements after the pixel data, read where they are (their offsets absolute)."""
+    # The bomb checks the first bytes had, for what follows the pixel data.
+    check_elements(_tail_bytes(source, pixels, size), pixels.implicit, pixels.little)
+    source.seek(pixels.end)
+    return read_elements(source, pixels.implicit, pixels.little,
+                         parent_encoding=header._character_set)
+
+
+def _tail_bytes(source: BinaryIO, pixels: _PixelElement, size: int) -> bytes:
+    """The bytes after the pixel data element, at most MAX_TAIL of them. Raises Rejected."""
     if size - pixels.end > MAX_TAIL:
         raise Rejected("unreadable", f"more than {MAX_TAIL >> 20} MiB after the pixel data "
                        "element: not parsed in memory")
     source.seek(pixels.end)
-    # The bomb checks the first bytes had, for what follows the pixel data.
-    check_elements(source.read(size - pixels.end), pixels.implicit, pixels.little)
-    source.seek(pixels.end)
-    return read_elements(source, pixels.implicit, pixels.little,
-                         parent_encoding=header._character_set)
+    return source.read(size - pixels.end)
 
 
 def _cleans_pixels(dataset: Dataset, profile: Profile) -> bool:
@@ -321,15 +341,9 @@ def _stream(source: BinaryIO, sink: BinaryIO, profile: Profile, key: SecretKey,
     # than allowed is refused before pydicom parses it (a million 8-byte elements fit in it).
     check_size(source.read(min(size, CHECKED_PREFIX)))
     source.seek(0)
-    dataset = parse(source, stop_before_pixels=True)
-    meta = getattr(dataset, "file_meta", None)
-    if meta is not None and meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
-        raise _FallBack  # PS3.5 A.5: the whole data set is deflated
-    start = source.tell()
-    if start >= size:
-        raise _FallBack  # no top-level pixel data: nothing to gain
-    implicit, little = dataset.original_encoding
-    pixels = _locate_pixels(source, start, size, bool(implicit), bool(little))
+    dataset, _, pixels = _pixel_extent(source, size)
+    if pixels is None:
+        raise _FallBack  # nothing to gain, or deflated
     dataset.update(_read_tail(source, pixels, size, dataset))
     dataset[pixels.tag] = pixels.raw(_PLACEHOLDER)
     if _cleans_pixels(dataset, profile):
@@ -395,19 +409,11 @@ def without_pixel_data(source: BinaryIO) -> bytes:
     verify it, the elements after the pixel data included. Raises Rejected."""
     reader = cast(BinaryIO, _Reader(source))
     size = _stream_size(reader)
-    dataset = parse(reader, stop_before_pixels=True)
-    start = reader.tell()
-    reader.seek(0)
-    header = reader.read(start)
-    if start >= size:
-        return header
-    implicit, little = dataset.original_encoding
     try:
-        pixels = _locate_pixels(reader, start, size, bool(implicit), bool(little))
+        _, start, pixels = _pixel_extent(reader, size)
     except _FallBack:
-        reader.seek(0)
+        pixels = None
+    reader.seek(0)
+    if pixels is None:
         return reader.read()
-    if size - pixels.end > MAX_TAIL:
-        raise Rejected("unreadable", f"more than {MAX_TAIL >> 20} MiB after the pixel data")
-    reader.seek(pixels.end)
-    return header + reader.read(size - pixels.end)
+    return reader.read(start) + _tail_bytes(reader, pixels, size)
