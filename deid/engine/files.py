@@ -62,6 +62,7 @@ _LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b
 _SHORT_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS",
                         b"LO", b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL",
                         b"US"})
+_DEFLATED = DeflatedExplicitVRLittleEndian.encode("ascii")  # the UID, as a meta header holds it
 _HEADER, _LENGTH = struct.Struct("<HH2sH"), struct.Struct("<I")
 _TAG_IN_MESSAGE = re.compile(r"With tag (\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\))")
 
@@ -129,6 +130,8 @@ def check_size(data: bytes) -> None:
     beyond MAX_INFLATED_BYTES (measured in bounded steps) or to more items or elements. The
     data set starts where pydicom starts it: after preamble, meta and command groups."""
     _refuse_items(_count_items(data))
+    if len(data) < 8 * MAX_ELEMENTS and _DEFLATED not in data:
+        return  # too short to hold too many elements, and not deflated: nothing else to count
     stream = io.BytesIO(data)
     try:
         read_preamble(stream, True)
