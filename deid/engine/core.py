@@ -7,6 +7,7 @@ E.3.1, see burned_in.py): elements it keeps are left as read, so their bytes com
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -23,8 +24,9 @@ from deid.engine.dummy import dummy_value, empty_value
 from deid.engine.rejected import Rejected
 from deid.engine.scrub import Scrubber, tokens_of
 from deid.engine.uids import is_valid_uid, replace_uid
+from deid.engine.writer import encoded_elements, encoded_text
 from deid.keys import SecretKey
-from deid.profile.model import COMPOUND, Profile, Rule
+from deid.profile.model import COMPOUND, MethodCode, Profile, Rule
 
 TEXT_VRS = frozenset({"AE", "CS", "LO", "SH", "PN", "ST", "LT", "UT", "UC", "UR"})
 TOKEN_VRS = frozenset({"PN", "LO", "SH", "AE", "UC", "DA", "DT"})
@@ -32,6 +34,7 @@ DATE_VRS = frozenset({"DA", "DT", "TM"})
 REQUIRED = {0x00080016: "SOPClassUID", 0x00080018: "SOPInstanceUID",
             0x0020000D: "StudyInstanceUID", 0x0020000E: "SeriesInstanceUID"}
 PATIENT_ID, STUDY_UID = 0x00100020, 0x0020000D
+BURNED_IN_ANNOTATION = 0x00280301
 PIXEL_DATA_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)  # Float, Double Float, Pixel Data
 VALID_VRS = frozenset(vr.value for vr in VR)
 
@@ -109,7 +112,7 @@ def _overwrite(dataset: Dataset, tag: int, vr: str, value: object) -> None:
     replaced unread: pydicom would decode its raw value (character set included) on access,
     only for the value to be discarded."""
     if vr in TEXT_VRS or vr in DATE_VRS:
-        dataset[tag] = DataElement(tag, vr, value)
+        dataset[tag] = encoded_text(dataset, tag, vr, value) or DataElement(tag, vr, value)
     else:
         dataset[tag].value = value  # keeps what the read decided, e.g. an undefined length
 
@@ -364,7 +367,13 @@ class _Run:
             if replaced != uid.strip("\0 "):
                 self.uid_map[uid.strip("\0 ")] = replaced
             new.append(replaced)
-        element.value = _store(new) if new else element.value
+        if not new:
+            return
+        encoded = encoded_text(dataset, tag, "UI", "\\".join(new)) if element.VR == "UI" else None
+        if encoded is None:
+            element.value = _store(new)
+        else:
+            dataset[tag] = encoded  # written as it is, not re-encoded
 
     def _clean(self, dataset: Dataset, tag: int, vr: str, path: tuple[str, ...],
                rule: Rule) -> None:
@@ -498,23 +507,35 @@ def _check_required(dataset: Dataset, when: str, valid: bool) -> None:
 def _add_markers(dataset: Dataset, profile: Profile) -> None:
     """PS3.15 E.1.1: Patient Identity Removed YES and the method, as text and as CID 7050
     codes; E.2 and E.3.6: Longitudinal Temporal Information Modified."""
-    dataset.PatientIdentityRemoved = "YES"
-    names = [f"deid PS3.15 {'/'.join(sorted(set(profile.editions))) or 'custom'}",
-             *profile.names]
-    dataset.DeidentificationMethod = [n[:64] for n in names]
+    implicit, little = dataset.original_encoding
+    for element in _markers(profile.names, profile.editions, profile.method_codes,
+                            profile.temporal, implicit is True, little is not False):
+        dataset[element.tag] = element
+    if profile.burned_in == "clean" and any(tag in dataset for tag in PIXEL_DATA_TAGS):
+        # E.3.1: with the Clean Pixel Data Option, Burned In Annotation is added as NO to an
+        # image (one at risk is only written once its pixels are cleaned).
+        dataset[BURNED_IN_ANNOTATION] = (encoded_text(dataset, BURNED_IN_ANNOTATION, "CS", "NO")
+                                         or DataElement(BURNED_IN_ANNOTATION, "CS", "NO"))
+
+
+@functools.lru_cache(maxsize=64)
+def _markers(names: tuple[str, ...], editions: tuple[str, ...], codes: tuple[MethodCode, ...],
+             temporal: str, implicit: bool, little: bool) -> tuple[RawDataElement, ...]:
+    """The markers of a profile, encoded once: the same for every instance."""
+    markers = Dataset()
+    markers.PatientIdentityRemoved = "YES"
+    methods = [f"deid PS3.15 {'/'.join(sorted(set(editions))) or 'custom'}", *names]
+    markers.DeidentificationMethod = [n[:64] for n in methods]
     items = []
-    for code in profile.method_codes:
+    for code in codes:
         item = Dataset()
         item.CodeValue = code.value
         item.CodingSchemeDesignator = code.scheme
         item.CodeMeaning = code.meaning
         items.append(item)
-    dataset.DeidentificationMethodCodeSequence = Sequence(items)
-    dataset.LongitudinalTemporalInformationModified = profile.temporal
-    if profile.burned_in == "clean" and any(tag in dataset for tag in PIXEL_DATA_TAGS):
-        # E.3.1: with the Clean Pixel Data Option, Burned In Annotation is added as NO to an
-        # image (one at risk is only written once its pixels are cleaned).
-        dataset.BurnedInAnnotation = "NO"
+    markers.DeidentificationMethodCodeSequence = Sequence(items)
+    markers.LongitudinalTemporalInformationModified = temporal
+    return encoded_elements(markers, implicit, little)
 
 
 def original_values(dataset: Dataset, profile: Profile) -> dict[int, list[str]]:

@@ -20,6 +20,7 @@ from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filebase import DicomIO
 from pydicom.filereader import _read_command_set_elements, _read_file_meta_info, read_preamble
 from pydicom.uid import (
     UID,
@@ -32,6 +33,7 @@ from pydicom.uid import (
 from deid import __version__
 from deid.engine.core import Decision, Deidentified, Rejected, deidentify_dataset
 from deid.engine.quiet import reset_truncation, truncation_seen
+from deid.engine.writer import fast_encoding, write_file
 from deid.keys import SecretKey
 from deid.profile.model import Profile
 
@@ -286,8 +288,12 @@ def encode(dataset: Dataset, transfer_syntax: UID, sink: BinaryIO) -> None:
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION
     dataset.file_meta = meta
     dataset.preamble = b"\x00" * 128
+    implicit = fast_encoding(transfer_syntax)
     try:
-        dataset.save_as(sink, enforce_file_format=True)
+        if implicit is None:
+            dataset.save_as(sink, enforce_file_format=True)
+        else:
+            write_file(dataset, meta, implicit, DicomIO(sink))
     except (Rejected, SinkError):
         raise
     except Exception as exc:
