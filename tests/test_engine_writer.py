@@ -139,3 +139,27 @@ def test_elements_encoded_once_read_back_as_built(implicit, little):
             assert value[0].CodeValue == "113100" and value[0].CodeMeaning == "Basic"
         else:
             assert value == built[element.tag].value
+
+
+@pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, ExplicitVRLittleEndian])
+def test_empty_elements_still_as_read_are_written_as_pydicom_writes_them(syntax, monkeypatch):
+    """pydicom holds an empty value read from a file as a raw element without bytes and
+    converts it when asked for it: the writer asks as pydicom's does."""
+    source = base_dataset()
+    source.add_new(0x300A0128, "DS", None)  # Table Top Vertical Position, empty
+    source.add_new(0x00091010, "UN", b"")  # a private element, empty, kept as UN
+    item = Dataset()
+    item.add_new(0x300A0128, "DS", None)
+    source.AnatomicRegionSequence = Sequence([item])
+    data = to_bytes(source, syntax)
+    assert dcmread(io.BytesIO(data)).get_item(0x300A0128, keep_deferred=True).value is None
+    written = []
+    for fast in (True, False):
+        if not fast:
+            monkeypatch.setattr(files, "fast_encoding", lambda syntax: None)
+        dataset = dcmread(io.BytesIO(data))
+        dataset.AnatomicRegionSequence  # noqa: B018 - parsed, its item's elements still raw
+        sink = io.BytesIO()
+        files.encode(dataset, syntax, sink)
+        written.append(sink.getvalue())
+    assert written[0] == written[1]

@@ -11,6 +11,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 
+from pydicom.charset import default_encoding
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -71,10 +72,9 @@ def keyword_of(tag: int) -> str:
     return info.keyword if info else tag_text(tag)
 
 
-def _vr_of(dataset: Dataset, tag: int) -> str:
+def _vr_of(dataset: Dataset, tag: int, element: DataElement | RawDataElement) -> str:
     """The VR the element has once read: pydicom gives a UN element the dictionary's VR when
     it decodes it (a sequence sent as UN becomes SQ), so that VR decides, not the raw one."""
-    element = dataset.get_item(tag)
     if element.VR == "UN" and isinstance(element, RawDataElement):
         element = dataset[tag]
     if element.VR:
@@ -101,6 +101,25 @@ def _values(value: object) -> list[str]:
     if isinstance(value, MultiValue | list | tuple):
         return [str(v) for v in value]
     return [str(value)]
+
+
+def _raw_uids(element: DataElement | RawDataElement) -> list[str] | None:
+    """The values of a UI element still as read, as pydicom would decode them (its default
+    character set; PS3.5 6.2: a trailing NUL or space pads the value; a single blank value is
+    none), without converting the element; None for any other element."""
+    if (not isinstance(element, RawDataElement) or not isinstance(element.value, bytes)
+            or (element.VR or _dictionary_vr(element.tag)) != "UI"):
+        return None
+    text = element.value.decode(default_encoding)
+    if text.endswith(("\0", " ")):
+        text = text[:-1]
+    values = [value.strip() for value in text.split("\\")]
+    return [] if values == [""] else values
+
+
+def _dictionary_vr(tag: int) -> str:
+    info = standard.element_by_tag(tag)
+    return info.vr if info else ""
 
 
 def _store(values: list[str]) -> object:
@@ -178,29 +197,34 @@ class _Run:
     def process(self, dataset: Dataset, path: tuple[str, ...], mode: str) -> None:
         """Apply the profile to every element of one dataset (the top level or an item)."""
         creators: dict[tuple[int, int], str] = {}
-        # Dataset.keys() gives tags without decoding values; iterating a Dataset decodes all.
-        tags = list(dataset.keys())  # noqa: SIM118
-        for tag in [t for t in tags if (t >> 16) % 2 and 0x10 <= (t & 0xFFFF) <= 0xFF]:
-            creators[(tag >> 16, tag & 0xFF)] = str(dataset[tag].value or "").strip()
-        for tag in tags:
+        # Dataset.items() gives the elements as held, without decoding values (iterating a
+        # Dataset decodes all); a list, since the loop changes the data set.
+        elements = list(dataset.items())
+        for tag, _ in elements:
+            if (tag >> 16) % 2 and 0x10 <= (tag & 0xFFFF) <= 0xFF:
+                creators[(tag >> 16, tag & 0xFF)] = str(dataset[tag].value or "").strip()
+        for tag, element in elements:
             tag = int(tag)
+            if element.value is None and isinstance(element, RawDataElement):
+                element = dataset.get_item(tag)  # an empty value: pydicom converts it there
             if self.trace is None:
-                self._element(dataset, tag, creators, path, mode)
+                self._element(dataset, tag, element, creators, path, mode)
                 continue
             # Recorded in document order: the element first, then what recursion adds.
             index, before = len(self.trace), _shown(dataset, tag)
-            vr = self._vr(dataset, tag)
+            element = dataset.get_item(tag)  # as _shown left it
+            vr = self._vr(dataset, tag, element)
             self.trace.append(None)  # type: ignore[arg-type]
             self._decided = ("K", None)
-            self._element(dataset, tag, creators, path, mode)
+            self._element(dataset, tag, element, creators, path, mode)
             action, rule = self._decided
             self.trace[index] = Decision(">".join((*path, keyword_of(tag))), tag, vr, action,
                                          rule, before, _shown(dataset, tag))
         self._drop_unused_creators(dataset, creators)
 
-    def _vr(self, dataset: Dataset, tag: int) -> str:
+    def _vr(self, dataset: Dataset, tag: int, element: DataElement | RawDataElement) -> str:
         """The element's VR, noting one that is not a DICOM VR for check_vrs."""
-        vr = _vr_of(dataset, tag)
+        vr = _vr_of(dataset, tag, element)
         if vr not in VALID_VRS:
             self._invalid_vrs.append((dataset, tag))
         return vr
@@ -214,35 +238,38 @@ class _Run:
                 raise Rejected("unreadable", f"{keyword_of(tag)} {tag_text(tag)} has no valid "
                                "VR and the profile keeps it")
 
-    def _element(self, dataset: Dataset, tag: int, creators: dict[tuple[int, int], str],
-                 path: tuple[str, ...], mode: str) -> None:
+    def _element(self, dataset: Dataset, tag: int, element: DataElement | RawDataElement,
+                 creators: dict[tuple[int, int], str], path: tuple[str, ...],
+                 mode: str) -> None:
         group, elem = tag >> 16, tag & 0xFFFF
         if group % 2:
             if 0x10 <= elem <= 0xFF:
                 self._record("K", None)  # a private creator: kept while its block is used
             else:
-                self._private(dataset, tag, creators, path, mode)
+                self._private(dataset, tag, element, creators, path, mode)
         elif elem == 0 or group in (0x0000, 0x0002, 0x0004):
             # Group lengths are retired; command, file meta and directory elements do not
             # belong in a data set (PS3.15 E.1.1: group 0004 shall be removed).
             self._record("X", None)
             del dataset[tag]
         else:
-            self._public(dataset, tag, path, mode)
+            self._public(dataset, tag, element, path, mode)
 
-    def _public(self, dataset: Dataset, tag: int, path: tuple[str, ...], mode: str) -> None:
-        vr = self._vr(dataset, tag)
+    def _public(self, dataset: Dataset, tag: int, element: DataElement | RawDataElement,
+                path: tuple[str, ...], mode: str) -> None:
+        vr = self._vr(dataset, tag, element)
         rule = self._choose(self.profile.rules_for_tag(tag), path) or self.profile.unlisted.get(vr)
         if rule is None:
             self._unruled(dataset, tag, vr, path, mode)
         else:
             self._apply(dataset, tag, vr, rule, path)
 
-    def _private(self, dataset: Dataset, tag: int, creators: dict[tuple[int, int], str],
-                 path: tuple[str, ...], mode: str) -> None:
+    def _private(self, dataset: Dataset, tag: int, element: DataElement | RawDataElement,
+                 creators: dict[tuple[int, int], str], path: tuple[str, ...],
+                 mode: str) -> None:
         group, elem = tag >> 16, tag & 0xFFFF
         creator = creators.get((group, elem >> 8)) if elem >= 0x1000 else None
-        vr = self._vr(dataset, tag)
+        vr = self._vr(dataset, tag, element)
         if not creator or group in (0x0001, 0x0003, 0x0005, 0x0007, 0xFFFF):
             self._record("X", None)
             del dataset[tag]  # no private creator: nothing can say it is safe
@@ -357,19 +384,21 @@ class _Run:
         del dataset[tag]
 
     def _replace_uids(self, dataset: Dataset, tag: int) -> None:
-        element = dataset[tag]
-        if element.VR not in ("UI", "LO", "SH", "UN"):
+        uids = _raw_uids(dataset.get_item(tag))
+        element = dataset.get_item(tag) if uids is not None else dataset[tag]
+        if uids is None and element.VR not in ("UI", "LO", "SH", "UN"):
             self._mismatch(dataset, tag)
             return
         new = []
-        for uid in _values(element.value):
+        for uid in _values(element.value) if uids is None else uids:
             replaced = replace_uid(self.key, uid)
             if replaced != uid.strip("\0 "):
                 self.uid_map[uid.strip("\0 ")] = replaced
             new.append(replaced)
         if not new:
             return
-        encoded = encoded_text(dataset, tag, "UI", "\\".join(new)) if element.VR == "UI" else None
+        encoded = (encoded_text(dataset, tag, "UI", "\\".join(new))
+                   if uids is not None or element.VR == "UI" else None)
         if encoded is None:
             element.value = _store(new)
         else:

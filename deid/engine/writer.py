@@ -185,11 +185,12 @@ def _elements(out: bytearray, dataset: Dataset, implicit: bool,
     """The elements of a data set in tag order, as write_dataset writes them. With ``fp``
     (the top level), an element left to pydicom is written straight to it, after what
     ``out`` holds: a pixel data value read in chunks (deidentify_stream) stays in chunks."""
-    # items() gives elements as they are held, those still raw undecoded; deferred reads,
-    # which get_item would resolve, are never asked for (files.parse reads everything).
+    # items() gives elements as they are held, those still raw undecoded.
     for tag, element in sorted(dataset.items(), key=_tag_of):
         if not tag & 0xFFFF and tag >> 16 > 6:
             continue  # retired group lengths are not written (PS3.5 7.2)
+        if element.value is None and isinstance(element, RawDataElement):
+            element = dataset.get_item(tag)  # an empty value, which pydicom converts there
         header = _raw_header(element, implicit)
         if header is not None:
             out += header
