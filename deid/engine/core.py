@@ -117,6 +117,13 @@ def _raw_uids(element: DataElement | RawDataElement) -> list[str] | None:
     return [] if values == [""] else values
 
 
+def _uids_of(dataset: Dataset, tag: int) -> list[str]:
+    """A UID element's values, read from its bytes while it is still as read (so that it is
+    written back as read, not re-encoded)."""
+    uids = _raw_uids(dataset.get_item(tag))
+    return _values(dataset[tag].value) if uids is None else uids
+
+
 def _dictionary_vr(tag: int) -> str:
     info = standard.element_by_tag(tag)
     return info.vr if info else ""
@@ -524,7 +531,7 @@ def _check_required(dataset: Dataset, when: str, valid: bool) -> None:
     """The UIDs that place an instance in its study and series, and name its output file,
     are present and single-valued and, when ``valid``, syntactically valid UIDs."""
     for tag, keyword in REQUIRED.items():
-        values = _values(dataset[tag].value) if tag in dataset else []
+        values = _uids_of(dataset, tag) if tag in dataset else []
         if len(values) != 1 or not values[0].strip("\0 "):
             raise Rejected("missing_attribute", f"{keyword} {tag_text(tag)} is missing or not "
                            f"single-valued {when}")

@@ -131,7 +131,8 @@ def check_size(data: bytes) -> None:
     than MAX_ELEMENTS elements, or a Deflated Explicit VR Little Endian data set that inflates
     beyond MAX_INFLATED_BYTES (measured in bounded steps) or to more items or elements. The
     data set starts where pydicom starts it: after preamble, meta and command groups."""
-    _refuse_items(_count_items(data))
+    if len(data) > 4 * MAX_ITEMS:  # else too short: an item tag takes 4 bytes
+        _refuse_items(_count_items(data))
     if len(data) < 8 * MAX_ELEMENTS and _DEFLATED not in data:
         return  # too short to hold too many elements, and not deflated: nothing else to count
     stream = io.BytesIO(data)

@@ -23,7 +23,7 @@ from pydicom.filewriter import write_data_element, write_file_meta_info
 from pydicom.filewriter import write_dataset as pydicom_write_dataset
 from pydicom.tag import BaseTag, tag_in_exception
 from pydicom.uid import UID
-from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
 PIXEL_DATA = 0x7FE00010
 META_VERSION = 0x00020001  # File Meta Information Version
@@ -32,7 +32,8 @@ _IMPLICIT = struct.Struct("<HHI")  # tag, 4-byte length
 _EXPLICIT_SHORT = struct.Struct("<HH2sH")  # tag, VR, 2-byte length
 _EXPLICIT_LONG = struct.Struct("<HH2s2xI")  # tag, VR, reserved, 4-byte length
 _UNDEFINED = 0xFFFFFFFF
-_LONG = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
+_LONG = frozenset(str(vr).encode() for vr in EXPLICIT_VR_LENGTH_32)
+_VR_BYTES = {str(vr): str(vr).encode() for vr in VR if len(vr) == 2}  # the 2-letter VRs
 
 
 def encoded_text(dataset: Dataset, tag: int, vr: str, value: object) -> RawDataElement | None:
@@ -59,7 +60,7 @@ def encoded_elements(dataset: Dataset, implicit: bool, little: bool
         element = dataset[tag]
         encoded = _by_pydicom((implicit, little), write_data_element, element,
                               [default_encoding])
-        value = encoded[8 if implicit or element.VR not in _LONG else 12:]  # the header
+        value = encoded[8 if implicit or element.VR.encode() not in _LONG else 12:]  # header
         elements.append(RawDataElement(BaseTag(tag), element.VR, len(value), value, 0,
                                        implicit, little))
     return tuple(elements)
@@ -121,25 +122,23 @@ def _reencoded(dataset: Dataset, implicit: bool) -> bool:
             or dataset.original_character_set != dataset._character_set)
 
 
-def _raw_header(element: DataElement | RawDataElement, implicit: bool) -> bytes | None:
+def _raw_header(tag: int, element: RawDataElement, implicit: bool) -> bytes | None:
     """The header of an element still as read, whose bytes can follow it unchanged; None for
-    any element pydicom's writer treats otherwise (not raw, undefined length, pixel data,
-    an explicit VR it would refuse or turn into UN)."""
-    if not isinstance(element, RawDataElement) or element.length == _UNDEFINED:
-        return None
-    value, tag = element.value, element.tag
-    if not isinstance(value, bytes) or tag == PIXEL_DATA:
+    any element pydicom's writer treats otherwise (undefined length, pixel data, an explicit
+    VR it would refuse or turn into UN)."""
+    value = element.value
+    if element.length == _UNDEFINED or tag == PIXEL_DATA or type(value) is not bytes:
         return None
     if implicit:
         return _IMPLICIT.pack(tag >> 16, tag & 0xFFFF, len(value))
-    vr = element.VR
-    if not isinstance(vr, str) or len(vr) != 2 or not vr.isascii():
+    vr = _VR_BYTES.get(element.VR)  # type: ignore[arg-type]
+    if vr is None:
         return None
     if vr in _LONG:
-        return _EXPLICIT_LONG.pack(tag >> 16, tag & 0xFFFF, vr.encode(), len(value))
+        return _EXPLICIT_LONG.pack(tag >> 16, tag & 0xFFFF, vr, len(value))
     if len(value) > 0xFFFF:
         return None
-    return _EXPLICIT_SHORT.pack(tag >> 16, tag & 0xFFFF, vr.encode(), len(value))
+    return _EXPLICIT_SHORT.pack(tag >> 16, tag & 0xFFFF, vr, len(value))
 
 
 def _sequence(out: bytearray, element: DataElement, implicit: bool,
@@ -191,11 +190,13 @@ def _elements(out: bytearray, dataset: Dataset, implicit: bool,
             continue  # retired group lengths are not written (PS3.5 7.2)
         if element.value is None and isinstance(element, RawDataElement):
             element = dataset.get_item(tag)  # an empty value, which pydicom converts there
-        header = _raw_header(element, implicit)
-        if header is not None:
-            out += header
-            out += element.value
-        elif element.VR == "SQ" and not element.is_raw:
+        if type(element) is RawDataElement:
+            header = _raw_header(int(tag), element, implicit)  # an int compares in C
+            if header is not None:
+                out += header
+                out += element.value
+                continue
+        if element.VR == "SQ" and not element.is_raw:
             _sequence(out, element, implicit, encodings)
         elif fp is not None:
             fp.write(bytes(out))  # a copy: a sink may keep what it is given
@@ -208,7 +209,7 @@ def _elements(out: bytearray, dataset: Dataset, implicit: bool,
 
 
 def _tag_of(pair: tuple[int, object]) -> int:
-    return int(pair[0])  # a BaseTag compares in Python, an int in C
+    return int(pair[0])  # a BaseTag compares in Python
 
 
 def _by_pydicom(encoding: tuple[bool, bool], write, *args) -> bytes:
