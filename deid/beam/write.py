@@ -44,8 +44,8 @@ def create_staged(staging: str):
 
 
 class StageFn(beam.DoFn):
-    """Write one instance under its temporary name (unless it was streamed there); emit a
-    Staged record (no pixel data)."""
+    """Write one instance under its temporary name (unless it was streamed there) and make
+    its output folder; emit a Staged record (no pixel data)."""
 
     def __init__(self, output: str, staging: str, linkage: bool):
         super().__init__()
@@ -57,6 +57,9 @@ class StageFn(beam.DoFn):
             final = paths.output_path(self._output, out.study_instance_uid,
                                       out.series_instance_uid, out.sop_instance_uid)
             staging = paths.staging_file(self._staging, input_path)
+            # The output's folders are made here, where workers run side by side, not in
+            # CommitFn after the grouping, where a run waits for every rename.
+            paths.ensure_parent(final)
             if out.data is not None:  # else DeidentifyFn streamed it there already
                 with create_staged(staging) as f:
                     f.write(out.data)
@@ -123,7 +126,7 @@ class CommitFn(beam.DoFn):
 
     @staticmethod
     def _commit(staged: Staged) -> None:
-        paths.ensure_parent(staged.output_path)
+        paths.ensure_parent(staged.output_path)  # made by StageFn, unless since removed
         try:
             FileSystems.rename([staged.staging_path], [staged.output_path])
         except Exception:
