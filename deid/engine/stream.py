@@ -3,9 +3,10 @@
 The header is parsed up to the top-level pixel data element, whose extent is found from its
 length (or, encapsulated, by walking its items: PS3.5 A.4); the few elements after it are parsed
 too. The engine then sees the whole dataset, the pixel data as a placeholder value, through the
-same steps as `deidentify_bytes`. If the profile keeps the pixel data, pydicom writes the
-dataset with the pixel data element's value as a window onto the input, which it copies in
-chunks: the output is the file `deidentify_bytes` would write, byte for byte.
+same steps as `deidentify_bytes`. If the profile keeps the pixel data, the dataset is written
+(writer.py) with the pixel data element's value as a window onto the input, which pydicom's
+element writer copies in chunks: the output is the file `deidentify_bytes` would write, byte
+for byte.
 
 What cannot be streamed falls back to the in-memory path: a deflated transfer syntax, no
 top-level pixel data, an element header or encapsulation this module does not walk (pydicom
