@@ -19,6 +19,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from deid.engine import Output, deidentify_bytes, files
 from deid.engine.dummy import dummy_value
+from deid.engine.uids import replace_uid
 from deid.engine.writer import encoded_elements, encoded_text
 from deid.profile import load_profiles
 
@@ -163,3 +164,56 @@ def test_empty_elements_still_as_read_are_written_as_pydicom_writes_them(syntax,
         files.encode(dataset, syntax, sink)
         written.append(sink.getvalue())
     assert written[0] == written[1]
+
+
+# --- review: UIDs read from their bytes decode as pydicom decodes them -------------------
+
+RAW_UID_VALUES = [b"1.2.3.4\0", b"1.2.3.4 ", b"1.2.3.4\0\0", b"1.2.3.4\t\0\0",
+                  b"1.2.3.4 \0 \0", b"1.2.3.4\xa0\0\0", b" 1.2.3.4", b"1.2.3\\1.2.4 ",
+                  b"1.2.3\\\\1.2.4\0", b"\\ ", b"  ", b"\0\0", b""]
+
+
+@pytest.mark.parametrize("raw", RAW_UID_VALUES)
+def test_raw_uids_are_the_values_pydicom_decodes(raw):
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import BaseTag
+
+    from deid.engine.core import _raw_uids, _values
+    element = RawDataElement(BaseTag(0x00200052), "UI", len(raw), raw, 0, False, True)
+    assert _raw_uids(element) == _values(convert_raw_data_element(element).value)
+
+
+def _with_frame_of_reference(raw: bytes, syntax: str) -> bytes:
+    """A file whose Frame of Reference UID holds exactly ``raw`` (an even length)."""
+    source = base_dataset()
+    placeholder = ("9." + "7" * len(raw))[:len(raw)] if len(raw) > 1 else "9" * len(raw)
+    source.FrameOfReferenceUID = placeholder
+    data = to_bytes(source, syntax)
+    assert data.count(placeholder.encode()) == 1
+    return data.replace(placeholder.encode(), raw)
+
+
+@pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, ExplicitVRLittleEndian])
+@pytest.mark.parametrize("raw", [b"1.2.3.4\t\0\0", b"1.2.3.4\xa0\0\0", b"  "])
+def test_a_uid_is_replaced_the_same_with_and_without_a_trace(raw, syntax):
+    """`deid explain` (a trace: every element decoded by pydicom) and a run (UIDs read from
+    their bytes) write the same file; the UID is replaced as pydicom decodes it."""
+    data = _with_frame_of_reference(raw, syntax)
+    profile = PROFILES[0]
+    run = deidentify_bytes(data, profile, KEY)
+    explained = deidentify_bytes(data, profile, KEY, trace=[])
+    assert isinstance(run, Output) and isinstance(explained, Output)
+    assert run.data == explained.data
+    assert run.uid_map == explained.uid_map
+    if raw.strip(b"\0 "):
+        assert ("1.2.3.4", replace_uid(KEY, "1.2.3.4")) in run.uid_map
+
+
+@pytest.mark.parametrize("raw", [b"1.2.3.4\t\0\0", b"1.2.3.4\xa0\0\0"])
+def test_a_required_uid_padded_beyond_one_character_is_valid_as_pydicom_reads_it(raw):
+    source = base_dataset()
+    source.SOPInstanceUID = "9." + "7" * (len(raw) - 2)
+    data = to_bytes(source).replace(source.SOPInstanceUID.encode(), raw)
+    result = deidentify_bytes(data, load_profiles(["basic", "retain-uids"]), KEY)
+    assert isinstance(result, Output), result
+    assert result.sop_instance_uid == "1.2.3.4"

@@ -105,14 +105,13 @@ def _values(value: object) -> list[str]:
 
 def _raw_uids(element: DataElement | RawDataElement) -> list[str] | None:
     """The values of a UI element still as read, as pydicom would decode them (its default
-    character set; PS3.5 6.2: a trailing NUL or space pads the value; a single blank value is
+    character set; trailing NULs and spaces stripped, as pydicom's convert_UI strips them,
+    not one pad character only; each value stripped of whitespace; a single blank value is
     none), without converting the element; None for any other element."""
     if (not isinstance(element, RawDataElement) or not isinstance(element.value, bytes)
             or (element.VR or _dictionary_vr(element.tag)) != "UI"):
         return None
-    text = element.value.decode(default_encoding)
-    if text.endswith(("\0", " ")):
-        text = text[:-1]
+    text = element.value.decode(default_encoding).rstrip("\0 ")  # as convert_UI strips
     values = [value.strip() for value in text.split("\\")]
     return [] if values == [""] else values
 
@@ -403,6 +402,9 @@ class _Run:
                 self.uid_map[uid.strip("\0 ")] = replaced
             new.append(replaced)
         if not new:
+            if uids is not None and element.value:
+                # A blank value: written empty, as pydicom writes the value it decodes to.
+                dataset[tag] = encoded_text(dataset, tag, "UI", "")
             return
         encoded = (encoded_text(dataset, tag, "UI", "\\".join(new))
                    if uids is not None or element.VR == "UI" else None)
