@@ -217,3 +217,19 @@ def test_a_required_uid_padded_beyond_one_character_is_valid_as_pydicom_reads_it
     result = deidentify_bytes(data, load_profiles(["basic", "retain-uids"]), KEY)
     assert isinstance(result, Output), result
     assert result.sop_instance_uid == "1.2.3.4"
+
+
+# --- review: markers pre-encoded only when their text is the same in every character set --
+
+@pytest.mark.parametrize("charset", ["ISO_IR 192", "ISO_IR 100"])
+def test_a_profile_name_that_is_not_ascii_is_written_in_the_data_sets_character_set(
+        charset, tmp_path):
+    spec = tmp_path / "own.yaml"
+    spec.write_text("name: Prüfung\nextends: [basic]\nrules: []\n", encoding="utf-8")
+    profile = load_profiles([str(spec)])
+    source = base_dataset()
+    source.SpecificCharacterSet = charset
+    result = deidentify_bytes(to_bytes(source), profile, KEY)
+    assert isinstance(result, Output), result
+    out = dcmread(io.BytesIO(result.data))
+    assert "Prüfung" in out.DeidentificationMethod

@@ -546,8 +546,13 @@ def _add_markers(dataset: Dataset, profile: Profile) -> None:
     """PS3.15 E.1.1: Patient Identity Removed YES and the method, as text and as CID 7050
     codes; E.2 and E.3.6: Longitudinal Temporal Information Modified."""
     implicit, little = dataset.original_encoding
-    for element in _markers(profile.names, profile.editions, profile.method_codes,
-                            profile.temporal, implicit is True, little is not False):
+    markers = (profile.names, profile.editions, profile.method_codes, profile.temporal)
+    if all(text.isascii() for text in _marker_texts(*markers)):
+        elements = _markers(*markers, implicit is True, little is not False)
+    else:  # encoded when written, in the data set's character set (a profile's own names)
+        built = _marker_dataset(*markers)
+        elements = tuple(built[tag] for tag in sorted(built.keys()))  # noqa: SIM118
+    for element in elements:
         dataset[element.tag] = element
     if profile.burned_in == "clean" and any(tag in dataset for tag in PIXEL_DATA_TAGS):
         # E.3.1: with the Clean Pixel Data Option, Burned In Annotation is added as NO to an
@@ -556,10 +561,14 @@ def _add_markers(dataset: Dataset, profile: Profile) -> None:
                                          or DataElement(BURNED_IN_ANNOTATION, "CS", "NO"))
 
 
-@functools.lru_cache(maxsize=64)
-def _markers(names: tuple[str, ...], editions: tuple[str, ...], codes: tuple[MethodCode, ...],
-             temporal: str, implicit: bool, little: bool) -> tuple[RawDataElement, ...]:
-    """The markers of a profile, encoded once: the same for every instance."""
+def _marker_texts(names: tuple[str, ...], editions: tuple[str, ...],
+                  codes: tuple[MethodCode, ...], temporal: str) -> list[str]:
+    return [*names, *editions, temporal,
+            *(text for code in codes for text in (code.value, code.scheme, code.meaning))]
+
+
+def _marker_dataset(names: tuple[str, ...], editions: tuple[str, ...],
+                    codes: tuple[MethodCode, ...], temporal: str) -> Dataset:
     markers = Dataset()
     markers.PatientIdentityRemoved = "YES"
     methods = [f"deid PS3.15 {'/'.join(sorted(set(editions))) or 'custom'}", *names]
@@ -573,7 +582,15 @@ def _markers(names: tuple[str, ...], editions: tuple[str, ...], codes: tuple[Met
         items.append(item)
     markers.DeidentificationMethodCodeSequence = Sequence(items)
     markers.LongitudinalTemporalInformationModified = temporal
-    return encoded_elements(markers, implicit, little)
+    return markers
+
+
+@functools.lru_cache(maxsize=64)
+def _markers(names: tuple[str, ...], editions: tuple[str, ...], codes: tuple[MethodCode, ...],
+             temporal: str, implicit: bool, little: bool) -> tuple[RawDataElement, ...]:
+    """The markers of a profile, encoded once: the same for every instance. ASCII text only:
+    encoded_elements encodes in the default character set, not the data set's."""
+    return encoded_elements(_marker_dataset(names, editions, codes, temporal), implicit, little)
 
 
 def original_values(dataset: Dataset, profile: Profile) -> dict[int, list[str]]:
