@@ -10,14 +10,16 @@ import pydicom.data
 import pytest
 from dicom_factory import KEY, base_dataset, to_bytes
 from pydicom import dcmread
-from pydicom.dataelem import DataElement, convert_raw_data_element
+from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from deid.engine import Output, deidentify_bytes, files
+from deid.engine.core import _raw_uids, _values
 from deid.engine.dummy import dummy_value
 from deid.engine.uids import replace_uid
 from deid.engine.writer import encoded_elements, encoded_text
@@ -166,7 +168,7 @@ def test_empty_elements_still_as_read_are_written_as_pydicom_writes_them(syntax,
     assert written[0] == written[1]
 
 
-# --- review: UIDs read from their bytes decode as pydicom decodes them -------------------
+# UIDs read from their bytes decode as pydicom decodes them.
 
 RAW_UID_VALUES = [b"1.2.3.4\0", b"1.2.3.4 ", b"1.2.3.4\0\0", b"1.2.3.4\t\0\0",
                   b"1.2.3.4 \0 \0", b"1.2.3.4\xa0\0\0", b" 1.2.3.4", b"1.2.3\\1.2.4 ",
@@ -175,10 +177,6 @@ RAW_UID_VALUES = [b"1.2.3.4\0", b"1.2.3.4 ", b"1.2.3.4\0\0", b"1.2.3.4\t\0\0",
 
 @pytest.mark.parametrize("raw", RAW_UID_VALUES)
 def test_raw_uids_are_the_values_pydicom_decodes(raw):
-    from pydicom.dataelem import RawDataElement
-    from pydicom.tag import BaseTag
-
-    from deid.engine.core import _raw_uids, _values
     element = RawDataElement(BaseTag(0x00200052), "UI", len(raw), raw, 0, False, True)
     assert _raw_uids(element) == _values(convert_raw_data_element(element).value)
 
@@ -219,7 +217,7 @@ def test_a_required_uid_padded_beyond_one_character_is_valid_as_pydicom_reads_it
     assert result.sop_instance_uid == "1.2.3.4"
 
 
-# --- review: markers pre-encoded only when their text is the same in every character set --
+# Markers are pre-encoded only when their text is the same in every character set.
 
 @pytest.mark.parametrize("charset", ["ISO_IR 192", "ISO_IR 100"])
 def test_a_profile_name_that_is_not_ascii_is_written_in_the_data_sets_character_set(
