@@ -77,8 +77,11 @@ def _vr_of(dataset: Dataset, tag: int, element: DataElement | RawDataElement) ->
     it decodes it (a sequence sent as UN becomes SQ), so that VR decides, not the raw one."""
     if element.VR == "UN" and isinstance(element, RawDataElement):
         element = dataset[tag]
-    if element.VR:
-        return element.VR
+    return element.VR or _dictionary_vr(tag)
+
+
+def _dictionary_vr(tag: int) -> str:
+    """The dictionary's VR of a tag (the first of several), UN for a tag it does not hold."""
     info = standard.element_by_tag(tag)
     return info.vr.split("/")[0] if info else "UN"
 
@@ -121,11 +124,6 @@ def _uids_of(dataset: Dataset, tag: int) -> list[str]:
     written back as read, not re-encoded)."""
     uids = _raw_uids(dataset.get_item(tag))
     return _values(dataset[tag].value) if uids is None else uids
-
-
-def _dictionary_vr(tag: int) -> str:
-    info = standard.element_by_tag(tag)
-    return info.vr if info else ""
 
 
 def _store(values: list[str]) -> object:
@@ -390,8 +388,10 @@ class _Run:
         del dataset[tag]
 
     def _replace_uids(self, dataset: Dataset, tag: int) -> None:
-        uids = _raw_uids(dataset.get_item(tag))
-        element = dataset.get_item(tag) if uids is not None else dataset[tag]
+        element = dataset.get_item(tag)
+        uids = _raw_uids(element)
+        if uids is None:
+            element = dataset[tag]
         if uids is None and element.VR not in ("UI", "LO", "SH", "UN"):
             self._mismatch(dataset, tag)
             return
@@ -547,9 +547,8 @@ def _add_markers(dataset: Dataset, profile: Profile) -> None:
     codes; E.2 and E.3.6: Longitudinal Temporal Information Modified."""
     implicit, little = dataset.original_encoding
     markers = (profile.names, profile.editions, profile.method_codes, profile.temporal)
-    if all(text.isascii() for text in _marker_texts(*markers)):
-        elements = _markers(*markers, implicit is True, little is not False)
-    else:  # encoded when written, in the data set's character set (a profile's own names)
+    elements = _markers(*markers, implicit is True, little is not False)
+    if elements is None:  # encoded when written, in the data set's character set
         built = _marker_dataset(*markers)
         elements = tuple(built[tag] for tag in sorted(built.keys()))  # noqa: SIM118
     for element in elements:
@@ -559,12 +558,6 @@ def _add_markers(dataset: Dataset, profile: Profile) -> None:
         # image (one at risk is only written once its pixels are cleaned).
         dataset[BURNED_IN_ANNOTATION] = (encoded_text(dataset, BURNED_IN_ANNOTATION, "CS", "NO")
                                          or DataElement(BURNED_IN_ANNOTATION, "CS", "NO"))
-
-
-def _marker_texts(names: tuple[str, ...], editions: tuple[str, ...],
-                  codes: tuple[MethodCode, ...], temporal: str) -> list[str]:
-    return [*names, *editions, temporal,
-            *(text for code in codes for text in (code.value, code.scheme, code.meaning))]
 
 
 def _marker_dataset(names: tuple[str, ...], editions: tuple[str, ...],
@@ -587,9 +580,14 @@ def _marker_dataset(names: tuple[str, ...], editions: tuple[str, ...],
 
 @functools.lru_cache(maxsize=64)
 def _markers(names: tuple[str, ...], editions: tuple[str, ...], codes: tuple[MethodCode, ...],
-             temporal: str, implicit: bool, little: bool) -> tuple[RawDataElement, ...]:
-    """The markers of a profile, encoded once: the same for every instance. ASCII text only:
-    encoded_elements encodes in the default character set, not the data set's."""
+             temporal: str, implicit: bool, little: bool) -> tuple[RawDataElement, ...] | None:
+    """The markers of a profile, encoded once: the same for every instance. None unless their
+    text is ASCII, the same in every character set (encoded_elements uses the default one,
+    not the data set's: a profile's own names may need another)."""
+    texts = [*names, *editions, temporal,
+             *(text for code in codes for text in (code.value, code.scheme, code.meaning))]
+    if not all(text.isascii() for text in texts):
+        return None
     return encoded_elements(_marker_dataset(names, editions, codes, temporal), implicit, little)
 
 

@@ -106,6 +106,13 @@ def _count_items(chunk: bytes, tags: tuple[bytes, ...] = _ITEM_TAGS) -> int:
     return max((chunk.count(tag) for tag in tags if tag[:1] in chunk), default=0)
 
 
+def _check_items(data: bytes) -> None:
+    """Refuse data with more than MAX_ITEMS item tags; shorter data cannot hold that many (a
+    tag takes 4 bytes) and is not scanned."""
+    if len(data) > 4 * MAX_ITEMS:
+        _refuse_items(_count_items(data))
+
+
 def _refuse_items(count: int) -> None:
     if count > MAX_ITEMS:
         raise Rejected("too_large", f"more than {MAX_ITEMS} sequence items or fragments")
@@ -120,7 +127,7 @@ def check_elements(data: bytes, implicit: bool, little: bool) -> None:
     """check_size's counts for a part of a data set whose encoding is known (a streamed
     file's elements after its pixel data): items always, elements in explicit VR little
     endian. Raises Rejected (too_large)."""
-    _refuse_items(_count_items(data))
+    _check_items(data)
     if little and not implicit:
         _refuse_elements(_count_elements(data))
 
@@ -131,8 +138,7 @@ def check_size(data: bytes) -> None:
     than MAX_ELEMENTS elements, or a Deflated Explicit VR Little Endian data set that inflates
     beyond MAX_INFLATED_BYTES (measured in bounded steps) or to more items or elements. The
     data set starts where pydicom starts it: after preamble, meta and command groups."""
-    if len(data) > 4 * MAX_ITEMS:  # else too short: an item tag takes 4 bytes
-        _refuse_items(_count_items(data))
+    _check_items(data)
     if len(data) < 8 * MAX_ELEMENTS and _DEFLATED not in data:
         return  # too short to hold too many elements, and not deflated: nothing else to count
     stream = io.BytesIO(data)

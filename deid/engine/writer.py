@@ -43,9 +43,7 @@ def encoded_text(dataset: Dataset, tag: int, vr: str, value: object) -> RawDataE
     text = value or ""
     if not isinstance(text, str) or not text.isascii():
         return None
-    data = text.encode("ascii")
-    if len(data) % 2:
-        data += b"\0" if vr == "UI" else b" "
+    data = _padded(text, vr)
     implicit, little = dataset.original_encoding
     return RawDataElement(BaseTag(tag), vr, len(data), data, 0, bool(implicit),
                           little is not False)
@@ -106,13 +104,17 @@ def _file_meta(meta: FileMetaDataset) -> bytes:
     validate_file_meta(meta, enforce_standard=True)
     body = bytearray(_EXPLICIT_LONG.pack(0x0002, 0x0001, b"OB", 2) + b"\x00\x01")
     for element in texts:
-        data = element.value.encode("ascii")
-        if len(data) % 2:
-            data += b"\0" if element.VR == "UI" else b" "
+        data = _padded(element.value, element.VR)
         tag = element.tag
         body += _EXPLICIT_SHORT.pack(tag >> 16, tag & 0xFFFF, element.VR.encode(), len(data))
         body += data
     return _EXPLICIT_SHORT.pack(0x0002, 0x0000, b"UL", 4) + struct.pack("<I", len(body)) + body
+
+
+def _padded(text: str, vr: str) -> bytes:
+    """ASCII text as pydicom writes it: padded to even length, a UID with a NUL (PS3.5 6.2)."""
+    data = text.encode("ascii")
+    return data + (b"\0" if vr == "UI" else b" ") if len(data) % 2 else data
 
 
 def _reencoded(dataset: Dataset, implicit: bool) -> bool:
