@@ -122,10 +122,8 @@ class DeidentifyFn(beam.DoFn):
             _LOG.warning("cannot stage the output of %s: %s", path, name)
             result = Rejection(OUTPUT_ERROR, f"cannot write the output ({name})")
         if isinstance(result, Rejection):
-            with contextlib.suppress(Exception):  # else RemoveStaging deletes it
-                FileSystems.delete([staging])
+            _discard(staging)
         return result
-
 
     def _verify_streamed(self, readable, path: str, out: Output):
         """Verify a streamed instance in its staging file; delete the file if it fails."""
@@ -133,9 +131,14 @@ class DeidentifyFn(beam.DoFn):
         staging = paths.staging_file(self._streaming.staging, path)
         result, verified = verify_streamed(_open(readable), staging, out, self._profile)
         if isinstance(result, Rejection):
-            with contextlib.suppress(Exception):  # else RemoveStaging deletes it
-                FileSystems.delete([staging])
+            _discard(staging)
         return result, verified
+
+
+def _discard(staging: str) -> None:
+    """Delete a staging file whose instance is not written."""
+    with contextlib.suppress(Exception):  # else RemoveStaging deletes it
+        FileSystems.delete([staging])
 
 
 def _close_quietly(sink) -> None:

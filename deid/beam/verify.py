@@ -39,6 +39,9 @@ class Verified:
     mappings: tuple[tuple[str, str, str], ...] = field(default=(), repr=False)
 
 
+_UNVERIFIABLE = Verified(None, (("pairing/unverifiable", "the pair"),))
+
+
 def verify_output(original: bytes, out: Output, profile: Profile
                   ) -> tuple[Output | Rejection, Verified]:
     """The output, or a `verification_failed` rejection naming the checks and tags."""
@@ -46,7 +49,7 @@ def verify_output(original: bytes, out: Output, profile: Profile
         result = verify_pair(original, out.data, profile)
     except Unverifiable as exc:
         return (Rejection(VERIFICATION_FAILED, f"verification failed: {exc}"),
-                Verified(None, (("pairing/unverifiable", "the pair"),)))
+                _UNVERIFIABLE)
     if result.findings:
         named = [(f.name, f.where) for f in result.findings]
         shown = "; ".join(f"{name} at {where}" for name, where in named[:_SHOWN])
@@ -71,7 +74,7 @@ def verify_streamed(original, staged: str, out: Output, profile: Profile
     except Exception as exc:  # Rejected, or a read failure: fail closed
         reason = exc.reason if isinstance(exc, Rejected) else type(exc).__name__
         return (Rejection(VERIFICATION_FAILED, f"verification failed: cannot read the files "
-                          f"({reason})"), Verified(None, (("pairing/unverifiable", "the pair"),)))
+                          f"({reason})"), _UNVERIFIABLE)
     return verify_output(original_elements, replace(out, data=written_elements), profile)
 
 
