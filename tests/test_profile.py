@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -137,17 +134,3 @@ def test_lookup_file_is_read_relative_to_the_profile(tmp_path):
     problems = _problems(tmp_path, "name: x\nrules:\n"
                          "  - {attribute: PatientID, action: lookup, file: nope.csv}\n", "q.yaml")
     assert "cannot read lookup file 'nope.csv'" in problems[0]
-
-
-def test_a_built_wheel_finds_the_builtin_profiles(tmp_path):
-    """A non-editable install carries profiles/ as package data."""
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                    str(tmp_path), str(ROOT)], check=True, capture_output=True)
-    wheel = next(tmp_path.glob("*.whl"))
-    names = zipfile.ZipFile(wheel).namelist()
-    assert "deid/builtin_profiles/basic.yaml" in names
-    assert "deid/standard/data/iod_types.json" in names
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import deid.profile as p; "
-            "assert p.load_profiles(['basic', 'retain-safe-private']).by_private; "
-            "assert p.__file__.startswith(sys.argv[1])")
-    subprocess.run([sys.executable, "-I", "-c", code, str(wheel)], check=True, cwd=tmp_path)
