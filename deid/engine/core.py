@@ -137,15 +137,15 @@ VR_BYTES = {"DS": re.compile(rb"[0-9+\-.eE \\]*"), "IS": re.compile(rb"[0-9+\- \
             "TM": re.compile(rb"[0-9.: \\]*"), "AS": re.compile(rb"[0-9DWMY \\]*")}
 
 
-def _agrees(element: DataElement | RawDataElement, vr: str, expected: str) -> bool:
-    """Whether an element has one of the expected VRs ('OB/OW'). One read without its VR (UN:
-    implicit VR, or sent as UN) agrees when its bytes can be a value of that VR; a sequence
-    must have been read as one."""
+def _agrees(element: DataElement | RawDataElement, expected: str) -> bool:
+    """Whether an element, as read, has one of the expected VRs ('OB/OW'). One read without
+    its VR (implicit VR, or sent as UN, which pydicom may decode by its private dictionary)
+    agrees when its bytes can be a value of that VR; a sequence must have been read as one."""
     allowed = expected.split("/")
-    if vr in allowed:
+    if element.VR in allowed:
         return True
     value = element.value
-    if vr != "UN" or not isinstance(value, bytes) or "SQ" in allowed:
+    if element.VR not in (None, "UN") or not isinstance(value, bytes) or "SQ" in allowed:
         return False
     for kind in allowed:
         size = BINARY_SIZES.get(kind)
@@ -366,7 +366,7 @@ class _Run:
             del dataset[tag]
             return
         rule = self._choose(self.profile.by_private.get((creator, group, elem & 0xFF), ()), path)
-        if rule is not None and rule.vr is not None and not _agrees(element, vr, rule.vr):
+        if rule is not None and rule.vr is not None and not _agrees(element, rule.vr):
             # E.3.10: the element Table E.3.10-1 calls safe has that VR; text where it says DS
             # is another element (or another vendor's reuse of the tag).
             self._record("X", rule)

@@ -144,11 +144,9 @@ def _iod_unlisted(iod: str) -> dict[str, dict[str, str]]:
 
 def _unlisted_type(iod: str, keyword: str, path: tuple[str, ...]) -> str | None:
     """attribute_type for an attribute Table E.1-1 does not list (the unlisted policy's text,
-    dates and times), known by its enclosing sequence rather than its whole path."""
+    dates and times), known by its enclosing sequence rather than its whole path: '' where the
+    IOD does not define it in that sequence (or at the top level)."""
     keywords, _ = _unlisted_types()
     if keyword not in keywords:
         return None
-    types = _iod_unlisted(iod).get(keyword)
-    if types is None:
-        return ""
-    return types.get(path[-1] if path else "")
+    return _iod_unlisted(iod).get(keyword, {}).get(path[-1] if path else "", "")

@@ -198,7 +198,9 @@ def _extract_unlisted_types(iod_dir: Path, table: list[dict], dictionary: dict[s
             if keyword not in keywords:
                 continue
             parent = attribute["path"][-1] if attribute["path"] else ""
-            kind = attribute["type"].rstrip("C")
+            kind = str(attribute["type"]).rstrip("C")
+            if kind not in ("1", "2", "3"):
+                continue  # a module of messages, not of stored instances: no Type
             known = types.setdefault(keyword, {}).get(parent)
             if known is None or kind < known:
                 types[keyword][parent] = kind
