@@ -245,8 +245,10 @@ class _Walk:
                 self.keep(original)
         elif vr == "SQ":
             self.sequence(original, output, path, at, "clean")
-        elif vr == "CS":
-            self.keep(output)  # coded values the cleaning left are kept on purpose
+        elif vr == "CS" or (vr in TEXT_VRS and (int(original.tag) >> 16) % 2):
+            # Coded values, and private text a profile keeps cleaned (tcia): what the cleaning
+            # left is kept on purpose, as it was kept whole before.
+            self.keep(output)
         elif vr in ("DA", "DT"):
             self.differs("shifted", original, output, at, "a cleaned date is not shifted")
         elif vr == "UI":
