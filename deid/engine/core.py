@@ -23,13 +23,14 @@ from deid.engine import dates
 from deid.engine.burned_in import PixelPlan, clean_pixels, plan_pixels
 from deid.engine.dummy import dummy_value, empty_value
 from deid.engine.rejected import Rejected
-from deid.engine.scrub import Scrubber, tokens_of
+from deid.engine.scrub import MIN_TOKEN, Scrubber, tokens_of
 from deid.engine.uids import is_valid_uid, replace_uid
 from deid.engine.writer import encoded_elements, encoded_text
 from deid.keys import SecretKey
 from deid.profile.model import COMPOUND, MethodCode, Profile, Rule
 
 TEXT_VRS = frozenset({"AE", "CS", "LO", "SH", "PN", "ST", "LT", "UT", "UC", "UR"})
+CODE_WORD = re.compile(r"[ _]+")  # what separates the words of a CS value
 CLEANED_VRS = TEXT_VRS - {"PN"}  # a name is never cleaned in place: the unlisted policy decides
 TOKEN_VRS = frozenset({"PN", "LO", "SH", "AE", "UC", "DA", "DT"})
 DATE_VRS = frozenset({"DA", "DT", "TM"})
@@ -192,9 +193,15 @@ class _Run:
         self._decided: tuple[str, Rule | None] = ("K", None)
         self._invalid_vrs: list[tuple[Dataset, int]] = []
         self.dates: set[str] = set()  # what happened to dates: 'shifted', 'kept', 'removed'
-        tokens, named = self._tokens(dataset) if profile.cleans else ([], [])
-        self.scrub = Scrubber(tokens)
-        self.scrub_codes = Scrubber(named)  # CS: names and IDs only, not the words of text
+        tokens: list[str] = []
+        named: list[str] = []
+        if profile.cleans_codes:
+            tokens, named = self._tokens(dataset, deep=profile.cleans)
+        self.scrub = Scrubber(tokens if profile.cleans else [])
+        # CS: the words of names and IDs only, not the words of removed text.
+        self.code_words = frozenset(word for value in named
+                                    for word in CODE_WORD.split(value.upper())
+                                    if len(word) >= MIN_TOKEN)
 
     # --- set-up ---------------------------------------------------------------------------
 
@@ -205,11 +212,12 @@ class _Run:
                 return rule
         return None
 
-    def _tokens(self, dataset: Dataset) -> tuple[list[str], list[str]]:
+    def _tokens(self, dataset: Dataset, deep: bool) -> tuple[list[str], list[str]]:
         """Identifying values of the instance: those of every text or date element the
         profile does not keep, at any depth; and, for coded values, only persons' names and
-        the patient's and study's identifiers, whole (a CS value also holds words of
-        removed descriptions: 'CHEST' must stay in Body Part Examined)."""
+        the patient's and study's identifiers (a CS value also holds words of removed
+        descriptions: 'CHEST' must stay in Body Part Examined). Not ``deep``: only the
+        latter, at the top level, which is cheap enough for every instance."""
         found: list[str] = []
         named: list[str] = []
         pending = [dataset]
@@ -220,7 +228,8 @@ class _Run:
             for tag, raw in current.items():
                 tag = int(tag)
                 vr = raw.VR if raw.VR not in (None, "UN") else _dictionary_vr(tag)
-                if (tag >> 16) % 2 or (vr not in TOKEN_VRS and vr != "SQ"):
+                if (tag >> 16) % 2 or (vr not in TOKEN_VRS and vr != "SQ") or (
+                        not deep and vr != "PN" and tag not in ID_TAGS):
                     continue
                 element = current[tag]
                 if element.VR == "SQ":
@@ -550,10 +559,20 @@ class _Run:
     def _clean_text(self, dataset: Dataset, tag: int, vr: str) -> None:
         element = dataset[tag]
         values = _values(element.value)
-        scrub = self.scrub_codes if vr == "CS" else self.scrub
-        cleaned = [scrub(v) for v in values]
+        clean = self._clean_code if vr == "CS" else self.scrub
+        cleaned = [clean(v) for v in values]
         if cleaned != values:
             element.value = _store(cleaned)
+
+    def _clean_code(self, value: str) -> str:
+        """A coded value without the words of the instance's names and IDs (a set lookup per
+        word: it runs on every CS value)."""
+        hits = set(CODE_WORD.split(value.upper())) & self.code_words
+        if not hits:
+            return value
+        words = "|".join(map(re.escape, sorted(hits, key=len, reverse=True)))
+        cleaned = re.sub(f"(?<![0-9A-Z])(?:{words})(?![0-9A-Z])", "", value, flags=re.IGNORECASE)
+        return re.sub(" {2,}", " ", cleaned).strip(" _")
 
     def _shift(self, dataset: Dataset, tag: int) -> None:
         element = dataset[tag]

@@ -279,7 +279,15 @@ class Profile:
 
     @cached_property
     def cleans(self) -> bool:
-        """Whether some rule cleans (C), for which the engine gathers identifying values."""
+        """Whether some rule cleans text (C), for which the engine gathers the instance's
+        identifying values at every depth; the unlisted policy's C on coded values needs only
+        names and IDs (cleans_codes)."""
+        codes = self.unlisted.get("CS")
+        return any(r.action == "C" for r in self.all_rules() if r is not codes)
+
+    @cached_property
+    def cleans_codes(self) -> bool:
+        """Whether some rule cleans (C), coded values included."""
         return any(r.action == "C" for r in self.all_rules())
 
     @property

@@ -106,6 +106,7 @@ def iod_of_sop_class(sop_class_uid: str) -> str | None:
     return _iod_types()["sop_classes"].get(sop_class_uid)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # per element of every instance: looked up once
 def attribute_type(iod: str, keyword: str, path: tuple[str, ...]) -> str | None:
     """The Type ('1', '2' or '3'; 1C and 2C as 1 and 2) of an attribute at a sequence path in
     an IOD. '' when the IOD does not define the attribute anywhere; None when the Type is not
@@ -113,12 +114,17 @@ def attribute_type(iod: str, keyword: str, path: tuple[str, ...]) -> str | None:
     not extracted (only those Table E.1-1 gives a compound code, and those the unlisted policy
     resolves by Type)."""
     data = _iod_types()
-    if keyword not in data["keywords"]:
+    if keyword not in _compound_keywords():
         return _unlisted_type(iod, keyword, path)
     types = data["iods"].get(iod, {}).get(keyword)
     if types is None:
         return ""
     return types.get("/".join(path))
+
+
+@cache
+def _compound_keywords() -> frozenset[str]:
+    return frozenset(_iod_types()["keywords"])
 
 
 @cache
