@@ -124,17 +124,17 @@ def test_every_row_gets_its_action(profile_name: str, column: str | None):
 
 def test_group_patterns_and_private_row():
     """(50xx,xxxx) curves, (60xx,3000) overlay data, (60xx,4000) overlay comments, and the
-    private row: all removed under Basic."""
+    private row: all removed under Basic; the rest of an overlay goes with its data."""
     ds = base_dataset()
     ds.add_new(0x50000010, "US", 2)  # Number of Points (retired curve module)
     ds.add_new(0x50023000, "OW", b"\x00\x01")
     ds.add_new(0x60003000, "OW", b"\x00\x01")
     ds.add_new(0x60204000, "LT", "Jane Doe")
-    ds.add_new(0x60000010, "US", 512)  # Overlay Rows: not in the table, kept
+    ds.add_new(0x60000010, "US", 512)  # Overlay Rows: not in the table, but of the overlay
     ds.add_new(0x00090010, "LO", "ACME 1")
     ds.add_new(0x00091001, "LO", "private")
     deidentify_dataset(ds, load_profiles(["basic"]), KEY)
     assert 0x50000010 not in ds and 0x50023000 not in ds
     assert 0x60003000 not in ds and 0x60204000 not in ds
-    assert ds[0x60000010].value == 512
+    assert 0x60000010 not in ds
     assert 0x00090010 not in ds and 0x00091001 not in ds

@@ -61,7 +61,7 @@ def identifying_tokens(paths: list[str], profile) -> dict[str, str]:
             if (tag >> 16) % 2 or element.VR not in TOKEN_VRS or not element.value:
                 continue
             rules = profile.rules_for_tag(tag)
-            rule = rules[0] if rules else profile.unlisted.get(element.VR)
+            rule = rules[0] if rules else profile.unlisted_rule(tag, element.VR)
             if rule is not None and rule.action in ("K", "C"):
                 continue
             values = element.value if element.VM > 1 else [element.value]

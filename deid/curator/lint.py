@@ -54,7 +54,8 @@ class Finding:
     file: str
     line: int
     column: int
-    kind: str  # error, shadowed, disagree, condition, lookup, template, region, ocr, pixels
+    kind: str  # error, shadowed, disagree, condition, lookup, template, region, ocr, pixels,
+    # basic
     message: str
     fix: str = ""
 
@@ -98,6 +99,7 @@ def lint(specs: Sequence[str]) -> list[Finding]:
     findings.extend(_pixel_rules(composition, profile))
     if profile is not None:
         findings.extend(_pixel_tools(composition, profile))
+        findings.extend(_without_basic(composition, profile))
     order = {doc.path: i for i, doc in enumerate(documents)}
     return sorted(findings, key=lambda f: (order.get(f.file, len(order)), f.file, f.line,
                                            f.column, f.message))
@@ -410,6 +412,24 @@ def _pixel_tools(composition: Composition, profile: Profile) -> list[Finding]:
                     "instance to clean would be rejected (ocr_unavailable)",
                     "install pytesseract and the tesseract program (Debian: tesseract-ocr), "
                     "or set 'ocr: off'")]
+
+
+def _without_basic(composition: Composition, profile: Profile) -> list[Finding]:
+    """A composition without the built-in basic profile: the table's rows, the unlisted policy
+    and the private and burned-in defaults are all missing, and its outputs do not say Patient
+    Identity Removed (PS3.15 E.1.1, E.2)."""
+    if profile.basic:
+        return []
+    findings = []
+    for index in composition.roots:
+        doc = composition.documents[index]
+        where = doc.data.key_marks.get("extends", (doc.data.line, doc.data.column))
+        findings.append(Finding(
+            doc.path, *where, "basic",
+            f"{doc.name} does not extend basic: only its own rules apply, everything else is "
+            "kept, and outputs are not marked Patient Identity Removed (PS3.15 E.2)",
+            "add 'extends: [basic]' (then the options you need)"))
+    return findings
 
 
 def _last_setting(composition: Composition, key: str):

@@ -23,18 +23,23 @@ from deid.engine import dates
 from deid.engine.burned_in import PixelPlan, clean_pixels, plan_pixels
 from deid.engine.dummy import dummy_value, empty_value
 from deid.engine.rejected import Rejected
-from deid.engine.scrub import Scrubber, tokens_of
+from deid.engine.scrub import MIN_TOKEN, Scrubber, tokens_of
 from deid.engine.uids import is_valid_uid, replace_uid
 from deid.engine.writer import encoded_elements, encoded_text
 from deid.keys import SecretKey
 from deid.profile.model import COMPOUND, MethodCode, Profile, Rule
 
 TEXT_VRS = frozenset({"AE", "CS", "LO", "SH", "PN", "ST", "LT", "UT", "UC", "UR"})
+CODE_WORD = re.compile(r"[ _]+")  # what separates the words of a CS value
+CLEANED_VRS = TEXT_VRS - {"PN"}  # a name is never cleaned in place: the unlisted policy decides
 TOKEN_VRS = frozenset({"PN", "LO", "SH", "AE", "UC", "DA", "DT"})
 DATE_VRS = frozenset({"DA", "DT", "TM"})
 REQUIRED = {0x00080016: "SOPClassUID", 0x00080018: "SOPInstanceUID",
             0x0020000D: "StudyInstanceUID", 0x0020000E: "SeriesInstanceUID"}
 PATIENT_ID, STUDY_UID = 0x00100020, 0x0020000D
+# Identifiers a coded value (CS) may carry, with the persons' names (Image Type's fourth value).
+ID_TAGS = frozenset({PATIENT_ID, 0x00101000, 0x00080050, 0x00200010})  # +OtherPatientIDs,
+# AccessionNumber, StudyID
 BURNED_IN_ANNOTATION = 0x00280301
 PIXEL_DATA_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)  # Float, Double Float, Pixel Data
 VALID_VRS = frozenset(vr.value for vr in VR)
@@ -126,6 +131,36 @@ def _uids_of(dataset: Dataset, tag: int) -> list[str]:
     return _values(dataset[tag].value) if uids is None else uids
 
 
+BINARY_SIZES = {"AT": 4, "FL": 4, "FD": 8, "SL": 4, "SS": 2, "SV": 8, "UL": 4, "US": 2, "UV": 8}
+# What the bytes of a value of these VRs may hold (PS3.5 Table 6.2-1), multiple values included.
+VR_BYTES = {"DS": re.compile(rb"[0-9+\-.eE \\]*"), "IS": re.compile(rb"[0-9+\- \\]*"),
+            "CS": re.compile(rb"[A-Z0-9 _\\]*"), "DA": re.compile(rb"[0-9 \\]*"),
+            "TM": re.compile(rb"[0-9.: \\]*"), "AS": re.compile(rb"[0-9DWMY \\]*")}
+
+
+def _agrees(element: DataElement | RawDataElement, expected: str) -> bool:
+    """Whether an element, as read, has one of the expected VRs ('OB/OW'). One read without
+    its VR (implicit VR, or sent as UN, which pydicom may decode by its private dictionary)
+    agrees when its bytes can be a value of that VR; a sequence must have been read as one."""
+    allowed = expected.split("/")
+    if element.VR in allowed:
+        return True
+    value = element.value
+    if element.VR not in (None, "UN") or not isinstance(value, bytes) or "SQ" in allowed:
+        return False
+    for kind in allowed:
+        size = BINARY_SIZES.get(kind)
+        if size is not None:
+            if len(value) % size == 0:
+                return True
+        elif kind in VR_BYTES:
+            if VR_BYTES[kind].fullmatch(value.rstrip(b"\0")):
+                return True
+        else:
+            return True  # text and binary VRs: any bytes
+    return False
+
+
 def _store(values: list[str]) -> object:
     return values[0] if len(values) == 1 else values
 
@@ -157,7 +192,16 @@ class _Run:
         self._offset: int | None = None
         self._decided: tuple[str, Rule | None] = ("K", None)
         self._invalid_vrs: list[tuple[Dataset, int]] = []
-        self.scrub = Scrubber(self._tokens(dataset)) if profile.cleans else Scrubber([])
+        self.dates: set[str] = set()  # what happened to dates: 'shifted', 'kept', 'removed'
+        tokens: list[str] = []
+        named: list[str] = []
+        if profile.cleans_codes:
+            tokens, named = self._tokens(dataset, deep=profile.cleans)
+        self.scrub = Scrubber(tokens if profile.cleans else [])
+        # CS: the words of names and IDs only, not the words of removed text.
+        self.code_words = frozenset(word for value in named
+                                    for word in CODE_WORD.split(value.upper())
+                                    if len(word) >= MIN_TOKEN)
 
     # --- set-up ---------------------------------------------------------------------------
 
@@ -168,21 +212,41 @@ class _Run:
                 return rule
         return None
 
-    def _tokens(self, dataset: Dataset) -> list[str]:
+    def _tokens(self, dataset: Dataset, deep: bool) -> tuple[list[str], list[str]]:
         """Identifying values of the instance: those of every text or date element the
-        profile does not keep, at any depth."""
+        profile does not keep, at any depth; and, for coded values, only persons' names and
+        the patient's and study's identifiers (a CS value also holds words of removed
+        descriptions: 'CHEST' must stay in Body Part Examined). Not ``deep``: only the
+        latter, at the top level, which is cheap enough for every instance."""
         found: list[str] = []
-        for element in dataset.iterall():
-            tag = int(element.tag)
-            if (tag >> 16) % 2 or element.VR not in TOKEN_VRS:
-                continue
-            rules = self.profile.rules_for_tag(tag)
-            rule = rules[0] if rules else self.profile.unlisted.get(element.VR)
-            if rule is None or rule.action in ("K", "C"):
-                continue
-            for value in _values(element.value):
-                found.extend(tokens_of(element.VR, value))
-        return found
+        named: list[str] = []
+        pending = [dataset]
+        while pending:
+            current = pending.pop()
+            # Only the elements that matter are decoded: a sequence's items and text; an
+            # element whose VR is invalid is left for check_vrs.
+            for tag, raw in current.items():
+                tag = int(tag)
+                vr = raw.VR if raw.VR not in (None, "UN") else _dictionary_vr(tag)
+                if (tag >> 16) % 2 or (vr not in TOKEN_VRS and vr != "SQ") or (
+                        not deep and vr != "PN" and tag not in ID_TAGS):
+                    continue
+                element = current[tag]
+                if element.VR == "SQ":
+                    pending.extend(element.value)
+                    continue
+                rules = self.profile.rules_for_tag(tag)
+                rule = rules[0] if rules else self.profile.unlisted_rule(tag, element.VR)
+                if element.VR not in TOKEN_VRS or rule is None or rule.action in ("K", "C"):
+                    continue
+                for value in _values(element.value):
+                    tokens = tokens_of(element.VR, value)
+                    found.extend(tokens)
+                    if element.VR == "PN":
+                        named.extend(tokens)
+                    elif tag in ID_TAGS and len(value.strip()) >= 2:
+                        named.append(value.strip())
+        return found, named
 
     def offset(self) -> int:
         """This patient's date offset, from PatientID, else StudyInstanceUID."""
@@ -262,11 +326,41 @@ class _Run:
     def _public(self, dataset: Dataset, tag: int, element: DataElement | RawDataElement,
                 path: tuple[str, ...], mode: str) -> None:
         vr = self._vr(dataset, tag, element)
-        rule = self._choose(self.profile.rules_for_tag(tag), path) or self.profile.unlisted.get(vr)
+        if mode == "dummy":
+            self._dummied(dataset, tag, vr, path)
+            return
+        rule = self._choose(self.profile.rules_for_tag(tag), path)
+        if rule is None and mode == "clean" and vr in CLEANED_VRS:
+            # Text no rule names, in a cleaned sequence: cleaned, as the sequence is.
+            self._record("C", None)
+            self._clean_text(dataset, tag, vr)
+            return
+        rule = rule or self.profile.unlisted_rule(tag, vr)
         if rule is None:
             self._unruled(dataset, tag, vr, path, mode)
         else:
             self._apply(dataset, tag, vr, rule, path)
+
+    def _dummied(self, dataset: Dataset, tag: int, vr: str, path: tuple[str, ...]) -> None:
+        """An element inside a dummied sequence. The sequence's action covers all of its
+        contents (PS3.15 Table E.1-1a), so no rule of a nested attribute decides it again:
+        text and dates get dummy values, UIDs are replaced, attributes the dictionary does not
+        know are removed; coded values, numbers and binary data are kept."""
+        if vr == "SQ":
+            self._record("D", None)
+            self._recurse(dataset, tag, path, "dummy")
+        elif not standard.in_dictionary(tag):
+            self._record("X", None)
+            del dataset[tag]
+        elif vr == "UI":
+            self._record("U", None)
+            self._replace_uids(dataset, tag)
+        elif vr in TEXT_VRS - {"CS"} or vr in DATE_VRS:
+            self._record("D", None)
+            self._dated(dataset, tag, vr, "removed")
+            _overwrite(dataset, tag, vr, dummy_value(vr))
+        else:
+            self._record("K", None)
 
     def _private(self, dataset: Dataset, tag: int, element: DataElement | RawDataElement,
                  creators: dict[tuple[int, int], str], path: tuple[str, ...],
@@ -274,12 +368,19 @@ class _Run:
         group, elem = tag >> 16, tag & 0xFFFF
         creator = creators.get((group, elem >> 8)) if elem >= 0x1000 else None
         vr = self._vr(dataset, tag, element)
-        if not creator or group in (0x0001, 0x0003, 0x0005, 0x0007, 0xFFFF):
+        if not creator or group in (0x0001, 0x0003, 0x0005, 0x0007, 0xFFFF) or mode == "dummy":
+            # No private creator: nothing can say it is safe; in a dummied sequence, the
+            # sequence's action covers it (Table E.1-1a).
             self._record("X", None)
-            del dataset[tag]  # no private creator: nothing can say it is safe
+            del dataset[tag]
             return
         rule = self._choose(self.profile.by_private.get((creator, group, elem & 0xFF), ()), path)
-        if rule is not None:
+        if rule is not None and rule.vr is not None and not _agrees(element, rule.vr):
+            # E.3.10: the element Table E.3.10-1 calls safe has that VR; text where it says DS
+            # is another element (or another vendor's reuse of the tag).
+            self._record("X", rule)
+            del dataset[tag]
+        elif rule is not None:
             self._apply(dataset, tag, vr, rule, path)
         elif self.profile.private == "keep":
             self._unruled(dataset, tag, vr, path, mode)
@@ -316,19 +417,29 @@ class _Run:
 
     def _unruled(self, dataset: Dataset, tag: int, vr: str, path: tuple[str, ...],
                  mode: str) -> None:
-        """An element no rule names: kept, except inside a sequence that is dummied (D) or
-        cleaned (C), where its text is dummied or cleaned too."""
+        """An element neither a rule nor the unlisted policy names: kept (a sequence: the
+        profile applies inside)."""
+        self._record("K", None)
         if vr == "SQ":
-            self._record("K", None)
             self._recurse(dataset, tag, path, mode)
-        elif mode == "dummy" and (vr in TEXT_VRS - {"CS"} or vr in DATE_VRS):
-            self._record("D", None)
-            _overwrite(dataset, tag, vr, dummy_value(vr))
-        elif mode == "clean" and vr in TEXT_VRS:
-            self._record("C", None)
-            self._clean_text(dataset, tag)
         else:
-            self._record("K", None)
+            self._dated(dataset, tag, vr, "kept")
+
+    def _dated(self, dataset: Dataset, tag: int, vr: str, outcome: str) -> None:
+        """Note what happened to a date or time with a value, for Longitudinal Temporal
+        Information Modified (PS3.15 E.3.6)."""
+        if vr in DATE_VRS and dataset.get_item(tag).value:
+            self.dates.add(outcome)
+
+    def temporal(self) -> str:
+        """Longitudinal Temporal Information Modified from what happened to this instance's
+        dates: MODIFIED if one was shifted, else UNMODIFIED if one was kept, else REMOVED if
+        one was removed; the profile's own value for an instance without dates."""
+        for outcome, value in (("shifted", "MODIFIED"), ("kept", "UNMODIFIED"),
+                               ("removed", "REMOVED")):
+            if outcome in self.dates:
+                return value
+        return self.profile.temporal
 
     def _resolve(self, code: str, tag: int, path: tuple[str, ...]) -> str:
         """A compound code resolved by the attribute's Type in this instance's IOD
@@ -351,6 +462,8 @@ class _Run:
         if action in COMPOUND:
             action = self._resolve(action, tag, path)
         self._record(action, rule)
+        if action in ("X", "Z", "D", "K"):
+            self._dated(dataset, tag, vr, "kept" if action == "K" else "removed")
         if action == "X":
             del dataset[tag]
         elif action == "K":
@@ -424,7 +537,7 @@ class _Run:
         elif vr == "SQ":
             self._recurse(dataset, tag, path, "clean")
         elif vr in TEXT_VRS:
-            self._clean_text(dataset, tag)
+            self._clean_text(dataset, tag, vr)
         elif vr in ("DA", "DT", "TM"):
             self._shift(dataset, tag)
         elif vr == "UI":
@@ -443,12 +556,23 @@ class _Run:
         self._record("X", rule)
         del dataset[tag]
 
-    def _clean_text(self, dataset: Dataset, tag: int) -> None:
+    def _clean_text(self, dataset: Dataset, tag: int, vr: str) -> None:
         element = dataset[tag]
         values = _values(element.value)
-        cleaned = [self.scrub(v) for v in values]
+        clean = self._clean_code if vr == "CS" else self.scrub
+        cleaned = [clean(v) for v in values]
         if cleaned != values:
             element.value = _store(cleaned)
+
+    def _clean_code(self, value: str) -> str:
+        """A coded value without the words of the instance's names and IDs (a set lookup per
+        word: it runs on every CS value)."""
+        hits = set(CODE_WORD.split(value.upper())) & self.code_words
+        if not hits:
+            return value
+        words = "|".join(map(re.escape, sorted(hits, key=len, reverse=True)))
+        cleaned = re.sub(f"(?<![0-9A-Z])(?:{words})(?![0-9A-Z])", "", value, flags=re.IGNORECASE)
+        return re.sub(" {2,}", " ", cleaned).strip(" _")
 
     def _shift(self, dataset: Dataset, tag: int) -> None:
         element = dataset[tag]
@@ -460,6 +584,7 @@ class _Run:
         values = _values(element.value)
         if not values:
             return
+        self.dates.add("kept" if kind == "TM" else "shifted")  # a shift keeps times of day
         shifted = dates.shift_values(kind, values, self.offset())
         # A value that cannot be parsed is removed, never passed through.
         element.value = _store(shifted) if shifted is not None else None
@@ -542,11 +667,12 @@ def _check_required(dataset: Dataset, when: str, valid: bool) -> None:
             raise Rejected("invalid_uid", f"{keyword} {tag_text(tag)} is not a valid UID {when}")
 
 
-def _add_markers(dataset: Dataset, profile: Profile) -> None:
-    """PS3.15 E.1.1: Patient Identity Removed YES and the method, as text and as CID 7050
-    codes; E.2 and E.3.6: Longitudinal Temporal Information Modified."""
+def _add_markers(dataset: Dataset, profile: Profile, temporal: str) -> None:
+    """PS3.15 E.1.1: Patient Identity Removed YES (only when the Basic Profile was applied)
+    and the method, as text and as CID 7050 codes; E.2 and E.3.6: Longitudinal Temporal
+    Information Modified, as it happened to this instance's dates."""
     implicit, little = dataset.original_encoding
-    markers = (profile.names, profile.editions, profile.method_codes, profile.temporal)
+    markers = (profile.names, profile.editions, profile.method_codes, temporal, profile.basic)
     elements = _markers(*markers, implicit is True, little is not False)
     if elements is None:  # encoded when written, in the data set's character set
         built = _marker_dataset(*markers)
@@ -561,9 +687,10 @@ def _add_markers(dataset: Dataset, profile: Profile) -> None:
 
 
 def _marker_dataset(names: tuple[str, ...], editions: tuple[str, ...],
-                    codes: tuple[MethodCode, ...], temporal: str) -> Dataset:
+                    codes: tuple[MethodCode, ...], temporal: str, basic: bool) -> Dataset:
     markers = Dataset()
-    markers.PatientIdentityRemoved = "YES"
+    if basic:
+        markers.PatientIdentityRemoved = "YES"
     methods = [f"deid PS3.15 {'/'.join(sorted(set(editions))) or 'custom'}", *names]
     markers.DeidentificationMethod = [n[:64] for n in methods]
     items = []
@@ -580,7 +707,8 @@ def _marker_dataset(names: tuple[str, ...], editions: tuple[str, ...],
 
 @functools.lru_cache(maxsize=64)
 def _markers(names: tuple[str, ...], editions: tuple[str, ...], codes: tuple[MethodCode, ...],
-             temporal: str, implicit: bool, little: bool) -> tuple[RawDataElement, ...] | None:
+             temporal: str, basic: bool, implicit: bool,
+             little: bool) -> tuple[RawDataElement, ...] | None:
     """The markers of a profile, encoded once: the same for every instance. None unless their
     text is ASCII, the same in every character set (encoded_elements uses the default one,
     not the data set's: a profile's own names may need another)."""
@@ -588,7 +716,8 @@ def _markers(names: tuple[str, ...], editions: tuple[str, ...], codes: tuple[Met
              *(text for code in codes for text in (code.value, code.scheme, code.meaning))]
     if not all(text.isascii() for text in texts):
         return None
-    return encoded_elements(_marker_dataset(names, editions, codes, temporal), implicit, little)
+    return encoded_elements(_marker_dataset(names, editions, codes, temporal, basic), implicit,
+                            little)
 
 
 def original_values(dataset: Dataset, profile: Profile) -> dict[int, list[str]]:
@@ -635,7 +764,7 @@ def deidentify_dataset(dataset: Dataset, profile: Profile, key: SecretKey,
     if pixels.cleans:
         written_syntax = clean_pixels(dataset, pixels,
                                       _cleaning_syntax(dataset, transfer_syntax))
-    _add_markers(dataset, profile)
+    _add_markers(dataset, profile, run.temporal())
     _check_required(dataset, "after de-identification", valid=True)
     old_id = (run.originals.get(PATIENT_ID) or [""])[0]
     new_id = "\\".join(_values(dataset.get(PATIENT_ID).value)) if PATIENT_ID in dataset else ""

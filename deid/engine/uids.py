@@ -8,7 +8,6 @@ from pydicom.uid import UID_dictionary
 
 from deid.keys import SecretKey
 
-DICOM_ROOT = "1.2.840.10008."
 UID_RE = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 
 
@@ -19,9 +18,11 @@ def is_valid_uid(uid: str) -> bool:
 
 
 def is_well_known(uid: str) -> bool:
-    """SOP classes, transfer syntaxes, coding schemes and every other UID the Standard defines
-    (pydicom's UID dictionary, or the DICOM root): never replaced."""
-    return uid in UID_dictionary or uid.startswith(DICOM_ROOT)
+    """A UID of the PS3.6 Annex A registry (SOP classes, transfer syntaxes, coding schemes,
+    well-known frames of reference...; pydicom's UID dictionary): never replaced. A UID that
+    merely starts with the DICOM root (1.2.840.10008) is not: instance, series and study UIDs
+    minted under it identify like any other."""
+    return uid in UID_dictionary
 
 
 def hash_uid(key: SecretKey, uid: str) -> str:

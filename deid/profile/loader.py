@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydicom.valuerep import validate_value
+from pydicom.valuerep import VR, validate_value
 
 from deid import standard
 from deid.profile.model import (
@@ -35,10 +35,15 @@ from deid.profile.model import (
 PROFILE_KEYS = ("name", "title", "description", "edition", "section", "extends", "private",
                 "burned_in", "pixels", "temporal", "unlisted", "date_shift", "method_code",
                 "rules")
+# By VR (or 'unknown': a public tag not in the dictionary): the table's codes but U*, clean
+# and shift (compound codes resolve by the attribute's Type, as for a rule).
+UNLISTED_ACTIONS = ("X", "Z", "D", "K", "C", "U", "Z/D", "X/Z", "X/D", "X/Z/D", "shift",
+                    "remove", "empty", "dummy", "keep", "clean")
 RULE_KEYS = ("attribute", "private", "action", "when", "within", "value", "template", "file",
-             "key", "from_column", "to_column", "missing", "allow", "allow_patterns", "note")
+             "key", "from_column", "to_column", "missing", "allow", "allow_patterns", "note", "vr")
 TEMPORAL_VALUES = ("REMOVED", "UNMODIFIED", "MODIFIED")
 TEXT_VRS = {"AE", "CS", "LO", "SH", "PN", "ST", "LT", "UT", "UC", "UR"}
+VALID_VRS = frozenset(vr.value for vr in VR)
 BINARY_VRS = {"OB", "OW", "OD", "OF", "OL", "OV", "UN"}
 # Which VRs each action can apply to; None: any.
 ACTION_VRS: dict[str, set[str] | None] = {
@@ -51,6 +56,7 @@ ACTION_VRS: dict[str, set[str] | None] = {
 }
 LOOKUP_MISSING = ("reject", "X", "Z", "D")
 CLEAN_PIXEL_CODE = "113101"  # CID 7050 Clean Pixel Data Option
+BASIC_CODE = "113100"  # CID 7050 Basic Application Confidentiality Profile
 PIXELS_KEYS = ("ultrasound_regions", "ocr", "rules")
 PIXEL_RULE_KEYS = ("name", "match", "blank", "note")
 PIXEL_SETTINGS = {"ultrasound_regions": ("off", "keep-inside"), "ocr": ("off", "check", "redact")}
@@ -296,9 +302,10 @@ def _check_settings(data: Located, check: _Checker) -> None:
                   "e.g. 'unlisted: {PN: X}'")
     else:
         for vr, action in unlisted.items():
-            if action not in ("X", "Z", "D", "K", "U", "remove", "empty", "dummy", "keep"):
+            if action not in UNLISTED_ACTIONS:
                 check.add(unlisted.value_marks[vr] if isinstance(unlisted, Located) else where(
-                    "unlisted"), f"unlisted {vr}: action must be X, Z, D, K or U")
+                    "unlisted"), f"unlisted {vr}: action must be one of "
+                    f"{', '.join(UNLISTED_ACTIONS)}")
     shift = data.get("date_shift")
     if shift is not None:
         ok = (isinstance(shift, dict) and set(shift) <= {"min_days", "max_days"}
@@ -404,6 +411,8 @@ def _parse_rule(raw: Any, profile: str, check: _Checker,
                       _fix_for_vr(action, vr))
     source = Source(check.path, raw.line, raw.column)
     rule = Rule(action=action, selector=text, source=source, profile=profile)
+    if "vr" in raw:
+        rule = _vr_constraint(raw, rule, key, check)
     rule = _conditions(raw, rule, check)
     if rule is None:
         return None
@@ -420,6 +429,20 @@ def _parse_rule(raw: Any, profile: str, check: _Checker,
             check.add(raw.key_marks[name], f"{name!r} does not go with action {action}",
                       "remove it, or use 'replace' or 'lookup'")
     return (key, rule) if rule is not None else None
+
+
+def _vr_constraint(raw: Located, rule: Rule, key: tuple, check: _Checker) -> Rule:
+    """A private rule's 'vr': the VR(s) the element must have for the rule to apply."""
+    where = raw.value_marks["vr"]
+    value = raw["vr"]
+    if key[0] != "private":
+        check.add(where, "'vr' goes with private rules only",
+                  "a public attribute's VR is the dictionary's")
+    elif not isinstance(value, str) or not set(value.split("/")) <= VALID_VRS:
+        check.add(where, f"'vr' {value!r} is not a VR", "e.g. 'vr: DS' or 'vr: OB/OW'")
+    else:
+        return dataclasses.replace(rule, vr=value)
+    return rule
 
 
 def _conditions(raw: Located, rule: Rule, check: _Checker) -> Rule | None:
@@ -851,8 +874,10 @@ def load_profiles(specs: Sequence[str]) -> Profile:
                 _add_candidate(by_pattern.setdefault(key[1:], []), rule)
             else:
                 _add_candidate(by_private.setdefault(key[1:], []), rule)
-        for vr, action in doc.data.get("unlisted", {}).items():
-            line, col = doc.data.value_marks["unlisted"]
+        policy = doc.data.get("unlisted", {})
+        for vr, action in policy.items():
+            line, col = (policy.value_marks[vr] if isinstance(policy, Located)
+                         else doc.data.value_marks["unlisted"])
             unlisted[vr] = Rule(action=ACTION_ALIASES.get(action, action),
                                 selector=f"any unlisted {vr}", source=Source(doc.path, line, col),
                                 profile=doc.name)
@@ -870,12 +895,17 @@ def load_profiles(specs: Sequence[str]) -> Profile:
         # when it sets burned_in: clean itself instead of extending clean-pixel-data.
         codes.append(MethodCode(CLEAN_PIXEL_CODE, *standard.method_code(CLEAN_PIXEL_CODE)))
     temporal = settings.get("temporal", "REMOVED")
+    # PS3.15 E.1.1: the Basic Profile's code and Patient Identity Removed only for a
+    # composition that applies it (the built-in, which a file of the same name is not).
+    basic = any(doc.name == "basic" and doc.folder is None for doc in documents)
     profile = Profile(
         names=tuple(doc.name for doc in documents),
         editions=tuple(str(doc.data["edition"]) for doc in documents if "edition" in doc.data),
         by_tag={tag: tuple(reversed(rules)) for tag, rules in by_tag.items()},
-        by_pattern=tuple((mask, value, tuple(reversed(rules)))
-                         for (mask, value), rules in by_pattern.items()),
+        # The most specific pattern first: (60xx,3000) before (60xx,xxxx).
+        by_pattern=tuple(sorted(((mask, value, tuple(reversed(rules)))
+                                 for (mask, value), rules in by_pattern.items()),
+                                key=lambda entry: -entry[0].bit_count())),
         by_private={key: tuple(reversed(rules)) for key, rules in by_private.items()},
         unlisted=unlisted,
         private=settings.get("private", "remove"),
@@ -883,7 +913,8 @@ def load_profiles(specs: Sequence[str]) -> Profile:
         pixels=pixels,
         temporal=temporal,
         date_shift=DateShift(**settings.get("date_shift", {})),
-        method_codes=tuple(codes),
+        method_codes=tuple(code for code in codes if basic or code.value != BASIC_CODE),
+        basic=basic,
     )
     if temporal == "REMOVED" and any(r.action == "shift" for r in profile.all_rules()):
         # E.3.6: some dates are shifted, not removed.

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Literal
 
+from deid import standard
 from deid.keys import SecretKey
 
 # Action codes of PS3.15 Table E.1-1a, then the curator actions this project adds.
@@ -92,6 +93,9 @@ class Rule:
     within: str | None = None  # keyword of a sequence the element must be nested in
     allow: frozenset[str] | None = None  # clean: exact values kept, the rest removed
     allow_patterns: tuple[str, ...] = ()  # clean: regular expressions (re.search) kept
+    # Private rules: the VR(s) the element must have ('OB/OW'); with another, it is removed
+    # (PS3.15 E.3.10: Table E.3.10-1 says which VR the safe element has).
+    vr: str | None = None
 
     @property
     def template_fields(self) -> tuple[str, ...]:
@@ -212,13 +216,15 @@ class Profile:
     by_tag: dict[int, tuple[Rule, ...]] = field(default_factory=dict)
     by_pattern: tuple[tuple[int, int, tuple[Rule, ...]], ...] = ()  # (mask, value, rules)
     by_private: dict[tuple[str, int, int], tuple[Rule, ...]] = field(default_factory=dict)
-    unlisted: dict[str, Rule] = field(default_factory=dict)  # by VR
+    # The unlisted policy: by VR, and 'unknown' for public tags not in the dictionary.
+    unlisted: dict[str, Rule] = field(default_factory=dict)
     private: PrivatePolicy = "remove"
     burned_in: BurnedInPolicy = "reject"
     pixels: PixelPolicy = PixelPolicy()
     temporal: str = "REMOVED"
     date_shift: DateShift = DateShift()
     method_codes: tuple[MethodCode, ...] = ()
+    basic: bool = False  # the composition contains the built-in basic profile (PS3.15 E.2)
 
     def rules_for_tag(self, tag: int) -> tuple[Rule, ...]:
         """The candidate rules of a public tag; exact tags before repeating-group patterns."""
@@ -229,6 +235,14 @@ class Profile:
             if tag & mask == value:
                 return pattern_rules
         return ()
+
+    def unlisted_rule(self, tag: int, vr: str) -> Rule | None:
+        """The unlisted policy's rule for a public element no rule names: 'unknown' for a tag
+        the PS3.6 dictionary does not hold, whatever its VR (PS3.15 E.1.1), else by VR."""
+        unknown = self.unlisted.get("unknown")
+        if unknown is not None and not standard.in_dictionary(tag):
+            return unknown
+        return self.unlisted.get(vr)
 
     def all_rules(self) -> list[Rule]:
         """Every candidate rule, for checks over the whole profile."""
@@ -265,7 +279,15 @@ class Profile:
 
     @cached_property
     def cleans(self) -> bool:
-        """Whether some rule cleans (C), for which the engine gathers identifying values."""
+        """Whether some rule cleans text (C), for which the engine gathers the instance's
+        identifying values at every depth; the unlisted policy's C on coded values needs only
+        names and IDs (cleans_codes)."""
+        codes = self.unlisted.get("CS")
+        return any(r.action == "C" for r in self.all_rules() if r is not codes)
+
+    @cached_property
+    def cleans_codes(self) -> bool:
+        """Whether some rule cleans (C), coded values included."""
         return any(r.action == "C" for r in self.all_rules())
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from functools import cache
@@ -69,6 +70,12 @@ def element_by_tag(tag: int) -> ElementInfo | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
+def in_dictionary(tag: int) -> bool:
+    """Whether a public tag is in the PS3.6 data dictionary (repeating groups included)."""
+    return element_by_tag(tag) is not None
+
+
 def element_by_keyword(keyword: str) -> ElementInfo | None:
     """The dictionary entry of a keyword; repeating-group entries carry their base tag."""
     info = _dictionary()[1].get(keyword)
@@ -99,15 +106,53 @@ def iod_of_sop_class(sop_class_uid: str) -> str | None:
     return _iod_types()["sop_classes"].get(sop_class_uid)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # per element of every instance: looked up once
 def attribute_type(iod: str, keyword: str, path: tuple[str, ...]) -> str | None:
     """The Type ('1', '2' or '3'; 1C and 2C as 1 and 2) of an attribute at a sequence path in
     an IOD. '' when the IOD does not define the attribute anywhere; None when the Type is not
     known: defined elsewhere in the IOD but not at this path, or an attribute whose Types were
-    not extracted (only those Table E.1-1 gives a compound code)."""
+    not extracted (only those Table E.1-1 gives a compound code, and those the unlisted policy
+    resolves by Type)."""
     data = _iod_types()
-    if keyword not in data["keywords"]:
-        return None
+    if keyword not in _compound_keywords():
+        return _unlisted_type(iod, keyword, path)
     types = data["iods"].get(iod, {}).get(keyword)
     if types is None:
         return ""
     return types.get("/".join(path))
+
+
+@cache
+def _compound_keywords() -> frozenset[str]:
+    return frozenset(_iod_types()["keywords"])
+
+
+@cache
+def _unlisted_types() -> tuple[frozenset[str], dict[str, dict[str, dict[str, str]]]]:
+    data = _read("unlisted_types.json")
+    return frozenset(data["keywords"]), data
+
+
+@functools.lru_cache(maxsize=256)
+def _iod_unlisted(iod: str) -> dict[str, dict[str, str]]:
+    """keyword -> enclosing sequence -> Type, over the modules of one IOD (the most
+    demanding Type where modules differ)."""
+    _, data = _unlisted_types()
+    types: dict[str, dict[str, str]] = {}
+    for module in data["iods"].get(iod, ()):
+        for keyword, by_parent in data["modules"][module].items():
+            known = types.setdefault(keyword, {})
+            for parent, kind in by_parent.items():
+                if parent not in known or kind < known[parent]:
+                    known[parent] = kind
+    return types
+
+
+def _unlisted_type(iod: str, keyword: str, path: tuple[str, ...]) -> str | None:
+    """attribute_type for an attribute Table E.1-1 does not list (the unlisted policy's text,
+    dates and times), known by its enclosing sequence rather than its whole path: '' where the
+    IOD does not define it in that sequence (or at the top level)."""
+    keywords, _ = _unlisted_types()
+    if keyword not in keywords:
+        return None
+    return _iod_unlisted(iod).get(keyword, {}).get(path[-1] if path else "", "")

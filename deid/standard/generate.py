@@ -24,6 +24,7 @@ import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = Path(__file__).resolve().parent / "data"
+REVIEWED_FILE = Path(__file__).resolve().parent / "unlisted.yaml"
 PROFILES_DIR = PROJECT_ROOT / "profiles"
 DEFAULT_SOURCE = PROJECT_ROOT.parent / "shared" / "standard"
 
@@ -62,6 +63,26 @@ PROFILE_SECTIONS: dict[str, tuple[str, str]] = {
 COMPOUND_CODES = {"Z/D", "X/Z", "X/D", "X/Z/D", "X/Z/U*"}
 DATE_TIME_VRS = {"DA", "DT", "TM"}
 PRIVATE_ROW = "(gggg,eeee) where gggg is odd"
+
+# The unlisted-attribute policy of basic (PS3.15 E.1.1): what happens, by PS3.5 VR, to a public
+# attribute that neither Table E.1-1 nor a reviewed exception (unlisted.yaml) names. Text is
+# removed unless the attribute's Type in the instance's IOD needs it (2: emptied, 1: dummied).
+FREE_TEXT_VRS = ("AE", "LO", "SH", "ST", "LT", "UT", "UC", "UR")
+UNLISTED_POLICY: dict[str, tuple[str, str]] = {
+    **{vr: ("X/Z/D", "free text: may hold anything, so removed (emptied or dummied where the "
+                     "IOD's Type needs it)") for vr in FREE_TEXT_VRS},
+    **{vr: ("X/Z/D", "dates and times: removed as Table E.1-1's are (the date options "
+                     "override)") for vr in sorted(DATE_TIME_VRS)},
+    "PN": ("X", "a person's name"),
+    "UI": ("U", "a UID: replaced unless PS3.6 Annex A defines it"),
+    "CS": ("C", "a coded value: kept, cleaned of the instance's names and IDs (Image Type's "
+                "fourth value is free for the vendor)"),
+    "unknown": ("X", "a public tag the PS3.6 dictionary does not hold, whatever its VR: "
+                     "nothing says what it holds"),
+}
+# Every other VR (numbers, AS, AT, binary data, SQ whose items the profile walks) is kept.
+DATE_OPTIONS = {"retain_long_modified_dates": "shift", "retain_long_full_dates": "K"}
+POLICY_TYPE_VRS = set(FREE_TEXT_VRS) | DATE_TIME_VRS  # policy resolved by the IOD's Type
 
 
 def _load(path: Path) -> object:
@@ -115,7 +136,9 @@ def extract(source: Path, out: Path = DATA_DIR) -> None:
              for row in _load(source / "cid7050.json")}
     _write_json(out / "cid7050.json", {"source": "PS3.16 CID 7050", "codes": codes})
 
-    _extract_iod_types(source / "iod_modules" / "highdicom_2026b", table, dictionary, out)
+    iod_dir = source / "iod_modules" / "highdicom_2026b"
+    _extract_iod_types(iod_dir, table, dictionary, out)
+    _extract_unlisted_types(iod_dir, table, dictionary, out)
 
 
 def _extract_iod_types(iod_dir: Path, table: list[dict], dictionary: dict[str, list],
@@ -154,6 +177,67 @@ def _extract_iod_types(iod_dir: Path, table: list[dict], dictionary: dict[str, l
         "sop_classes": _load(iod_dir / "sop_class_iod_map.json"),
         "iods": iods,
     })
+
+
+def _extract_unlisted_types(iod_dir: Path, table: list[dict], dictionary: dict[str, list],
+                            out: Path) -> None:
+    """Per module, the Type of every attribute the unlisted policy resolves by Type (text,
+    dates and times Table E.1-1 does not list), keyed by the enclosing sequence's keyword ('' at
+    the top level); and the modules of each IOD. By module and by enclosing sequence, not by
+    full path per IOD, to stay small: where paths differ, the most demanding Type is kept, which
+    can only dummy where removing would have done."""
+    listed = {row["tag"] for row in table}
+    keywords = {entry[0] for tag, entry in dictionary.items()
+                if tag not in listed and "x" not in tag
+                and set(entry[1].split("/")) & POLICY_TYPE_VRS}
+    modules: dict[str, dict[str, dict[str, str]]] = {}
+    for module, attributes in sorted(_load(iod_dir / "module_attribute_map.json").items()):
+        types: dict[str, dict[str, str]] = {}
+        for attribute in attributes:
+            keyword = attribute["keyword"]
+            if keyword not in keywords:
+                continue
+            parent = attribute["path"][-1] if attribute["path"] else ""
+            kind = str(attribute["type"]).rstrip("C")
+            if kind not in ("1", "2", "3"):
+                continue  # a module of messages, not of stored instances: no Type
+            known = types.setdefault(keyword, {}).get(parent)
+            if known is None or kind < known:
+                types[keyword][parent] = kind
+        if types:
+            modules[module] = {k: dict(sorted(v.items())) for k, v in sorted(types.items())}
+    iods = {iod: sorted({m["key"] for m in mods} & set(modules))
+            for iod, mods in sorted(_load(iod_dir / "iod_module_map.json").items())}
+    _write_json(out / "unlisted_types.json", {
+        "source": "highdicom 2026b IOD and module tables (MIT licence)",
+        "keywords": sorted(keywords),
+        "iods": iods,
+        "modules": modules,
+    })
+
+
+def reviewed_exceptions(dictionary: dict[str, list], table: list[dict],
+                        path: Path = REVIEWED_FILE) -> list[tuple[str, str, str]]:
+    """(keyword, action, reason) of the reviewed exceptions to the unlisted policy, checked:
+    each a dictionary keyword Table E.1-1 does not list, and none kept that is retired."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    by_keyword = {entry[0]: (tag, entry) for tag, entry in dictionary.items()}
+    listed = {row["tag"] for row in table}
+    out = []
+    for section, action in (("keep", "K"), ("clean", "clean"), ("remove", "X")):
+        for item in data.get(section, []):
+            if set(item) != {"attribute", "reason"}:
+                raise ValueError(f"{path.name}: {item} needs exactly 'attribute' and 'reason'")
+            keyword, reason = item["attribute"], item["reason"]
+            if keyword not in by_keyword:
+                raise ValueError(f"{path.name}: {keyword} is not in the data dictionary")
+            tag, entry = by_keyword[keyword]
+            if tag in listed:
+                raise ValueError(f"{path.name}: Table E.1-1 lists {keyword}; it decides")
+            if action != "X" and entry[3]:
+                raise ValueError(f"{path.name}: {keyword} is retired; it is not kept")
+            out.append((keyword, action, reason))
+    return out
 
 
 # --- stage 2: render --------------------------------------------------------------------------
@@ -221,12 +305,41 @@ def _option_action(column: str, code: str, vr: str) -> str:
     """The concrete action of an option's code; C depends on the option (PS3.15 E.3)."""
     if code != "C":
         return code
+    if column == "clean_graphics" and vr in ("OB/OW", "OB", "OW"):
+        return "K"  # an overlay's bitmap cannot be cleaned as text: kept with its overlay
     if column == "retain_long_modified_dates" and vr in DATE_TIME_VRS:
         return "shift"  # E.3.6: modified dates, by a per-patient offset
     return "clean"
 
 
-def _document(name: str, settings: dict, rules: Iterable[str], codes: dict, title: str) -> str:
+def _unlisted_block(actions: dict[str, str], reasons: dict[str, str]) -> str:
+    """The 'unlisted' setting, one line per VR with its reason."""
+    lines = ["unlisted:  # public attributes no rule names, by VR ('unknown': not in PS3.6)"]
+    lines += [f"  {vr}: {_flow({'a': action})[4:-1]}  # {reasons[vr]}"
+              for vr, action in actions.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _graphics_groups(dictionary: dict[str, list]) -> list[str]:
+    """Clean Graphics (E.3.3) keeps overlays and curves whole, their text cleaned: the bitmap
+    and the curve data, which cannot be read as text, are kept with them (basic removes the
+    whole overlay and the whole curve; the Clean Pixel Data Option blanks an overlay where it
+    blanks the pixels)."""
+    lines = [
+        "# Not in Table E.1-1: the rest of each overlay, kept with its Overlay Data, text cleaned.",
+        _rule_line({"attribute": "(60xx,xxxx)"}, "K", "(60xx,xxxx) Overlay Plane module"),
+        _rule_line({"attribute": "(50xx,3000)"}, "K", "(50xx,3000) Curve Data, retired: kept "
+                   "whole with its curve (the curve's text is cleaned by the row above)"),
+    ]
+    for key, (keyword, vr, _, retired) in dictionary.items():
+        if key.startswith("60xx") and vr in FREE_TEXT_VRS and key != "60xx4000":
+            comment = f"({key[:4]},{key[4:]}) {keyword}{', retired' if retired else ''}"
+            lines.append(_rule_line({"attribute": keyword}, "clean", comment))
+    return lines
+
+
+def _document(name: str, settings: dict, rules: Iterable[str], codes: dict, title: str,
+              unlisted: str | None = None) -> str:
     section, code = PROFILE_SECTIONS[name]
     head = HEADER.format(title=title, edition=EDITION, section=section)
     doc = {
@@ -239,7 +352,7 @@ def _document(name: str, settings: dict, rules: Iterable[str], codes: dict, titl
         "method_code": {"value": code, "scheme": codes[code]["scheme"],
                         "meaning": codes[code]["meaning"]},
     }
-    body = yaml.safe_dump(doc, sort_keys=False, width=100, allow_unicode=True)
+    body = yaml.safe_dump(doc, sort_keys=False, width=100, allow_unicode=True) + (unlisted or "")
     lines = list(rules)
     if lines:
         return head + body + "rules:\n" + "\n".join(lines) + "\n"
@@ -258,26 +371,44 @@ def render(data: Path = DATA_DIR, out: Path = PROFILES_DIR) -> dict[str, str]:
         _rule_line({"attribute": _attribute(row["tag"], dictionary)}, row["basic"], _comment(row))
         for row in table if row["tag"] != "private"
     ]
+    basic_rules += [
+        "# Not in Table E.1-1. An overlay goes whole with its Overlay Data: a half overlay is "
+        "invalid, and its",
+        "# description and label are text (PS3.3 C.9.2).",
+        _rule_line({"attribute": "(60xx,xxxx)"}, "X", "(60xx,xxxx) Overlay Plane module"),
+        "# Not in Table E.1-1: the reviewed exceptions to the unlisted policy above "
+        "(deid/standard/unlisted.yaml).",
+        *(_rule_line({"attribute": keyword}, action, f"reviewed: {reason}")
+          for keyword, action, reason in reviewed_exceptions(dictionary, table)),
+    ]
     texts["basic.yaml"] = _document(
         "basic",
-        # Beyond the table's rows, by VR (E.1-1 notes: the table is extensible and a
-        # de-identifier may act by VR): names are removed, unknown UIDs replaced.
-        {"private": "remove", "burned_in": "reject", "temporal": "REMOVED",
-         "unlisted": {"PN": "X", "UI": "U"}},
-        basic_rules, codes, "Basic Application Level Confidentiality Profile")
+        {"private": "remove", "burned_in": "reject", "temporal": "REMOVED"},
+        basic_rules, codes, "Basic Application Level Confidentiality Profile",
+        unlisted=_unlisted_block({vr: action for vr, (action, _) in UNLISTED_POLICY.items()},
+                                 {vr: why for vr, (_, why) in UNLISTED_POLICY.items()}))
 
     for column, name in OPTION_COLUMNS.items():
         settings: dict = {"extends": ["basic"]}
+        unlisted = None
         if column == "retain_uids":
-            settings["unlisted"] = {"UI": "K"}
-        elif column == "retain_long_full_dates":
+            unlisted = _unlisted_block({"UI": "K"}, {"UI": "every UID, listed or not (E.3.9)"})
+        elif column in DATE_OPTIONS:
+            unlisted = _unlisted_block(
+                dict.fromkeys(sorted(DATE_TIME_VRS), DATE_OPTIONS[column]),
+                dict.fromkeys(sorted(DATE_TIME_VRS), "dates and times no rule names, as the "
+                              "table's (E.3.6)"))
+        if column == "retain_long_full_dates":
             settings["temporal"] = "UNMODIFIED"
         elif column == "retain_long_modified_dates":
             settings["temporal"] = "MODIFIED"
         if column == "retain_safe_private":
+            # Kept only with the VR the table gives (an element of another VR under the same
+            # tag is not the one it calls safe); the table gives none for a few.
             rules = [
                 _rule_line({"private": {"creator": a["creator"],
-                                        "tag": f"({a['group']},xx{a['offset']})"}},
+                                        "tag": f"({a['group']},xx{a['offset']})"},
+                            **({"vr": a["vr"]} if a["vr"] else {})},
                            "K", f"{a['vr']} {a['meaning']}")
                 for a in safe
             ]
@@ -290,8 +421,10 @@ def render(data: Path = DATA_DIR, out: Path = PROFILES_DIR) -> dict[str, str]:
                 vr = dictionary.get(row["tag"], ["", ""])[1]
                 rules.append(_rule_line({"attribute": _attribute(row["tag"], dictionary)},
                                         _option_action(column, code, vr), _comment(row)))
+            if column == "clean_graphics":
+                rules += _graphics_groups(dictionary)
         title = codes[PROFILE_SECTIONS[name][1]]["meaning"]
-        texts[f"{name}.yaml"] = _document(name, settings, rules, codes, title)
+        texts[f"{name}.yaml"] = _document(name, settings, rules, codes, title, unlisted=unlisted)
 
     texts["clean-pixel-data.yaml"] = _document(
         "clean-pixel-data", {"extends": ["basic"], "burned_in": "clean"}, [], codes,

@@ -53,7 +53,8 @@ KNOWN_DISPOSITIONS = ("k", "d", "h", "o", "oi", "na", "")
 
 # How protective an action is, for rows that disagree: removing beats transforming beats
 # keeping.
-SEVERITY = {"K": 0, "shift": 1, "hash": 1, "U": 1, "X": 2}
+SEVERITY = {"K": 0, "C": 1, "shift": 1, "hash": 1, "U": 1, "X": 2}
+FREE_TEXT_VRS = {"LO", "SH", "ST", "LT", "UT", "UC", "UR"}
 
 
 # --- stage 1: extract -------------------------------------------------------------------------
@@ -190,6 +191,10 @@ def _action(disposition: str, vrs: list[str]) -> tuple[str, str | None]:
 
     shown = "/".join(vrs) or "unknown"
     if disposition == "k":
+        if set(vrs) & FREE_TEXT_VRS:
+            # Free text may hold anything: cleaned of the instance's identifying values rather
+            # than kept verbatim (PS3.15 E.3.10 keeps only what is known to be safe).
+            return "C", None
         return "K", None
     if disposition == "d":
         return "X", None
@@ -351,7 +356,8 @@ HEADER = """\
 # Public attributes: the Basic Profile and the options TCIA applies ('extends'). Where two of
 # those options disagree, the first rules below decide, for the more protective action.
 # Private attributes: TCIA's dispositions, by private creator, group and element offset:
-#   k -> K keep; d -> X remove; h -> hash (U where the element is a UID); o -> shift (dates).
+#   k -> K keep (C clean where the VR is free text); d -> X remove; h -> hash (U where the
+#   element is a UID); o -> shift (dates).
 # A rule for an element nested in a public sequence holds 'within' the innermost one; one for
 # an element nested in a private sequence holds at any depth. Elements the knowledge base does
 # not list are removed (basic's 'private: remove'), but for PS3.15's safe private attributes

@@ -105,7 +105,10 @@ def _allowed(profile: Profile, kept: list[str]) -> list[str]:
     """Text the output may hold whatever the original said: what the profile keeps, and what
     the engine inserts (dummy values, the rules' values, the E.1.1 markers' texts)."""
     inserted = [v for v in map(dummy_value, sorted(TEXT_VRS | DATE_VRS)) if isinstance(v, str)]
-    inserted += ["YES", profile.temporal, profile.description, *profile.names]
+    # Longitudinal Temporal Information Modified: any of its values (the engine's follows what
+    # happened to each instance's dates).
+    inserted += ["YES", "MODIFIED", "UNMODIFIED", "REMOVED", profile.description,
+                 *profile.names]
     inserted += [t for c in profile.method_codes for t in (c.value, c.scheme, c.meaning)]
     for rule in profile.all_rules():
         inserted += [t for t in (rule.value, rule.template) if t]

@@ -109,18 +109,20 @@ class _Walk:
                 raw, RawDataElement) and isinstance(raw.value, bytes) else None
             element = element_at(original, tag)
             at = f"{where}{keyword_of(tag)} {tag_text(tag)}"
-            action, rule = self.decide(tag, element.VR, creators, path)
+            action, rule = self.decide(tag, element.VR, creators, path, mode)
             out = element_at(output, tag) if tag in output else None
             self.element(action, rule, element, out, path, at, mode)
         self.unexpected(original, output, where, top=not path)
 
     def decide(self, tag: int, vr: str, creators: dict[tuple[int, int], str],
-               path: tuple[str, ...]) -> tuple[str, Rule | None]:
+               path: tuple[str, ...], mode: str) -> tuple[str, Rule | None]:
         """The action the engine takes: a code, 'unruled', 'creator' or 'parse'."""
         group, elem = tag >> 16, tag & 0xFFFF
         if group % 2:
             if 0x10 <= elem <= 0xFF:
                 return "creator", None
+            if mode == "dummy":
+                return "X", None  # a dummied sequence's action covers its contents
             creator = creators.get((group, elem >> 8)) if elem >= 0x1000 else None
             if not creator or group in (0x0001, 0x0003, 0x0005, 0x0007, 0xFFFF):
                 return "X", None
@@ -134,8 +136,12 @@ class _Walk:
             return ("parse", None) if vr == "SQ" and self.profile.by_private else ("X", None)
         if elem == 0 or group in (0x0000, 0x0002, 0x0004):
             return "X", None  # group lengths, command, meta and directory elements (E.1.1)
-        rule = self.choose(self.profile.rules_for_tag(tag), path) or \
-            self.profile.unlisted.get(vr)
+        if mode == "dummy":
+            return "unruled", None  # Table E.1-1a: the sequence's D covers its contents
+        rule = self.choose(self.profile.rules_for_tag(tag), path)
+        if rule is None and mode == "clean" and vr in TEXT_VRS - {"PN"}:
+            return "unruled", None  # cleaned, as its sequence is
+        rule = rule or self.profile.unlisted_rule(tag, vr)
         return (rule.action, rule) if rule is not None else ("unruled", None)
 
     def choose(self, rules: tuple[Rule, ...], path: tuple[str, ...]) -> Rule | None:
@@ -239,6 +245,10 @@ class _Walk:
                 self.keep(original)
         elif vr == "SQ":
             self.sequence(original, output, path, at, "clean")
+        elif vr == "CS" or (vr in TEXT_VRS and (int(original.tag) >> 16) % 2):
+            # Coded values, and private text a profile keeps cleaned (tcia): what the cleaning
+            # left is kept on purpose, as it was kept whole before.
+            self.keep(output)
         elif vr in ("DA", "DT"):
             self.differs("shifted", original, output, at, "a cleaned date is not shifted")
         elif vr == "UI":
@@ -294,6 +304,10 @@ class _Walk:
             self.collect_tokens(original, at)
             if output is None or values_of(output) != [str(dummy_value(vr))]:
                 self.finding("dummied", at, "inside a dummied sequence, text must be dummied")
+        elif mode == "dummy" and vr == "UI":
+            self.record_uids(original, output)
+            if output is not None:
+                self.uids(original, output, at)  # a dummy UID is a replaced one
         elif mode == "clean" and vr in TEXT_VRS:
             pass  # cleaned text: what is left is checked for leaks
         else:
@@ -345,8 +359,9 @@ class _Walk:
                     self.mappings.append(("uid", digest(old), digest(new)))
 
 
-def _markers(output: Dataset, findings: list[Finding], burned_in: str) -> None:
-    """PS3.15 E.1.1: Patient Identity Removed YES and a De-identification Method; E.3.1:
+def _markers(output: Dataset, findings: list[Finding], burned_in: str, basic: bool) -> None:
+    """PS3.15 E.1.1: Patient Identity Removed YES (when the Basic Profile was applied) and a
+    De-identification Method; E.3.1:
     under burned_in: clean, Burned In Annotation NO on an image, Lossy Image Compression
     00 or 01."""
     if burned_in == "clean":
@@ -357,7 +372,7 @@ def _markers(output: Dataset, findings: list[Finding], burned_in: str) -> None:
         if lossy not in ("00", "01"):
             findings.append(Finding(CONFORMANCE, "markers", "LossyImageCompression (0028,2110)",
                                     "must be 00 or 01"))
-    if str(output.get("PatientIdentityRemoved", "") or "").strip() != "YES":
+    if basic and str(output.get("PatientIdentityRemoved", "") or "").strip() != "YES":
         findings.append(Finding(CONFORMANCE, "markers", "PatientIdentityRemoved (0012,0062)",
                                 "must be YES"))
     if not output.get("DeidentificationMethod"):
@@ -391,7 +406,7 @@ def _check(source: Dataset, result: Dataset, output: bytes, profile: Profile) ->
     walk = _Walk(profile, source)
     walk.dataset(source, result, (), "", "apply")
     findings = walk.findings
-    _markers(result, findings, profile.burned_in)
+    _markers(result, findings, profile.burned_in, profile.basic)
     old_id = " ".join(_stripped(source.get(PATIENT_ID))) if PATIENT_ID in source else ""
     new_id = " ".join(_stripped(result.get(PATIENT_ID))) if PATIENT_ID in result else ""
     mappings = walk.mappings
