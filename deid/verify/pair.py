@@ -16,26 +16,27 @@ import re
 from dataclasses import dataclass, field
 
 from pydicom import dcmread
+from pydicom.datadict import get_entry
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.uid import UID_dictionary
 
 from deid.engine import read_dataset
-from deid.engine.core import (
-    DATE_VRS,
-    TEXT_VRS,
-    TOKEN_VRS,
-    Rejected,
-    keyword_of,
-    tag_text,
-)
+from deid.engine.core import Rejected, keyword_of, tag_text
 from deid.engine.dummy import dummy_value
-from deid.engine.uids import is_valid_uid, is_well_known
+from deid.engine.uids import is_valid_uid
 from deid.profile.model import COMPOUND, Profile, Rule
 from deid.verify.elements import element_at, values_of
 from deid.verify.findings import CONFORMANCE, Finding
-from deid.verify.leaks import Token, find_leaks, tokens_of_value
+from deid.verify.leaks import DATE_VRS, TEXT_VRS, Token, find_leaks, tokens_of_value
 
 BINARY_VRS = frozenset({"OB", "OW", "OD", "OF", "OL", "OV", "UN"})
+TOKEN_VRS = TEXT_VRS - {"CS"} | {"DA", "DT"}
+# What an attribute no rule names may hold and stay (verification's own judgement, PS3.15
+# E.1.1): numbers, coded strings and binary data (searched for leaks all the same), never free
+# text, a date, a value sent as UN or any value of a public tag the dictionary does not know.
+SAFE_UNRULED_VRS = frozenset({"AT", "CS", "DS", "FD", "FL", "IS", "SL", "SS", "SV", "UL", "US",
+                              "UV", "OB", "OD", "OF", "OL", "OV", "OW"})
 PATIENT_ID = 0x00100020
 # PS3.15 E.1.1: the attributes the engine inserts into every de-identified instance.
 MARKERS = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303})
@@ -58,6 +59,21 @@ class PairResult:
 def digest(value: str) -> str:
     """What consistency keeps of an identifier: never the value itself."""
     return hashlib.sha256(value.encode("utf-8", "backslashreplace")).hexdigest()[:32]
+
+
+def in_dictionary(tag: int) -> bool:
+    """A public tag of the data dictionary, repeating groups (60xx) included."""
+    try:
+        get_entry(tag)
+    except KeyError:
+        return False
+    return True
+
+
+def is_well_known(uid: str) -> bool:
+    """A UID the Standard defines (PS3.6 Annex A, pydicom's registry): verification's own
+    test, by the registry alone, not by the root a UID starts with."""
+    return uid in UID_dictionary
 
 
 def _stripped(element) -> list[str]:
@@ -150,8 +166,10 @@ class _Walk:
         if action == "unruled":
             self.unruled(original, output, path, at, mode)
             return
-        if action not in ("K", "C"):  # as the engine's cleaning does (deid/engine/core.py)
-            self.collect_tokens(original, at)
+        if action != "K":  # all text no rule keeps; of cleaned text, what is identifying
+            self.collect_tokens(original, at, cleaned=action == "C")
+            if vr == "SQ" and not self.walks(action, output):
+                self.harvest(original, at)  # what a removed or emptied sequence held
         if action == "parse":
             self.sequence(original, output, path, at, mode)
             return
@@ -186,6 +204,17 @@ class _Walk:
             self.clean(rule, original, output, path, at)
         else:
             self.curator(action, rule, original, output, path, at)
+
+    @staticmethod
+    def walks(action: str, output) -> bool:
+        """Whether the engine walks into a sequence under this action (PS3.15 Table E.1-1a: a
+        sequence's action covers all its contents; only keeping, dummying, cleaning or
+        replacing the UIDs of its items goes in). When it does not, everything the sequence
+        held is identifying."""
+        if action in COMPOUND:
+            present = output is not None and not _is_empty(output)
+            return present and bool({"D", "U"} & set(COMPOUND[action]))
+        return action in ("K", "U", "D", "C", "parse")
 
     def compound(self, code: str, original, output, path: tuple[str, ...], at: str) -> None:
         """Z/D, X/Z, X/D, X/Z/D, X/Z/U*: present means one of the other alternatives."""
@@ -284,20 +313,33 @@ class _Walk:
             self.finding(check, at, detail)
 
     def unruled(self, original, output, path: tuple[str, ...], at: str, mode: str) -> None:
-        """No rule names it: kept, except in a dummied (D) or cleaned (C) sequence."""
+        """No rule names it. Inside a dummied (D) or cleaned (C) sequence, text is dummied or
+        cleaned; a private element is kept where the profile keeps private elements; numbers,
+        codes and binary data may stay (SAFE_UNRULED_VRS), though not as text that may be
+        searched for; any other element is allowed by no rule and no policy entry: present,
+        it is a finding (PS3.15 E.1.1: what the table does not list may identify too), and its
+        text a leak."""
         vr = original.VR
         if vr == "SQ":
-            if mode == "apply":
-                self.keep(original)
+            if output is None or _is_empty(output):
+                self.harvest(original, at)
             self.sequence(original, output, path, at, mode)
         elif mode == "dummy" and (vr in TEXT_VRS - {"CS"} or vr in DATE_VRS):
             self.collect_tokens(original, at)
             if output is None or values_of(output) != [str(dummy_value(vr))]:
                 self.finding("dummied", at, "inside a dummied sequence, text must be dummied")
         elif mode == "clean" and vr in TEXT_VRS:
-            pass  # cleaned text: what is left is checked for leaks
-        else:
+            self.collect_tokens(original, at, cleaned=True)
+        elif (int(original.tag) >> 16) % 2 and self.profile.private == "keep":
             self.keep(original)
+        elif vr in SAFE_UNRULED_VRS and in_dictionary(int(original.tag)):
+            if vr in BINARY_VRS and self.read_as is not None:
+                self.collect_tokens(original, at)
+        else:
+            self.collect_tokens(original, at)
+            if output is not None:
+                self.finding("unallowed", at, "no rule and no policy entry of the profile "
+                                              "allows this attribute, but it is present")
 
     def sequence(self, original, output, path: tuple[str, ...], at: str, mode: str) -> None:
         if output is None:
@@ -328,14 +370,32 @@ class _Walk:
             if self.read_as is not None and original.VR not in TEXT_VRS:
                 self.kept.append(self.read_as)
 
-    def collect_tokens(self, original, at: str) -> None:
+    def collect_tokens(self, original, at: str, cleaned: bool = False) -> None:
         vr = original.VR
         if vr not in TOKEN_VRS and vr != "UI":
+            if self.read_as is not None and vr in BINARY_VRS and not cleaned:
+                self.tokens.extend(tokens_of_value("UT", self.read_as, at))  # text sent as UN
             return
         for value in values_of(original):
             if vr == "UI" and is_well_known(value.strip("\0 ")):
                 continue
-            self.tokens.extend(tokens_of_value(vr, value, at))
+            self.tokens.extend(tokens_of_value(vr, value, at, cleaned))
+
+    def harvest(self, sequence, at: str) -> None:
+        """Every value inside a sequence whose items are gone, at any depth (private
+        creators aside: they name a vendor, and a kept block keeps them)."""
+        for index, item in enumerate(sequence.value or []):
+            for tag in item.keys():  # noqa: SIM118
+                tag = int(tag)
+                if (tag >> 16) % 2 and 0x10 <= (tag & 0xFFFF) <= 0xFF:
+                    continue
+                element = element_at(item, tag)
+                where = f"{at}[{index}]>{keyword_of(tag)} {tag_text(tag)}"
+                if element.VR == "SQ":
+                    self.harvest(element, where)
+                else:
+                    self.read_as = None
+                    self.collect_tokens(element, where)
 
     def record_uids(self, original, output) -> None:
         """Consistency: each original UID and PatientID with the value it became."""
