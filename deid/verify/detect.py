@@ -85,6 +85,12 @@ def dicom_date_forms(value: str) -> list[str]:
     return date_forms(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
 
 
+def name_words(value: str) -> list[str]:
+    """The words of a PN value's components of several words ('Van Dyke')."""
+    return [w for group in value.split("=") for part in group.split("^")
+            for w in part.split() if len(part.split()) > 1]
+
+
 def name_forms(value: str) -> list[str]:
     """A PN value's components, and the whole name in the orders and abbreviations text uses
     (the given name as an initial, glued to the family name or not)."""
@@ -92,7 +98,6 @@ def name_forms(value: str) -> list[str]:
     for group in value.split("="):
         parts = [p.strip() for p in group.split("^")]
         forms += [p for p in parts if p]
-        forms += [w for p in parts for w in p.split() if len(p.split()) > 1]
         family, given, middle = (parts + ["", "", ""])[:3]
         if not (family and given):
             continue

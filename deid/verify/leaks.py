@@ -29,7 +29,7 @@ from pydicom.multival import MultiValue
 from deid.engine.core import keyword_of, tag_text
 from deid.engine.dummy import dummy_value
 from deid.profile.model import Profile
-from deid.verify.detect import dicom_date_forms, fold, identifiers, name_forms
+from deid.verify.detect import dicom_date_forms, fold, identifiers, name_forms, name_words
 from deid.verify.elements import element_at
 from deid.verify.findings import LEAK, Finding
 
@@ -46,16 +46,22 @@ _NUMERIC = re.compile(r"^[0-9.]+$")
 @dataclass(frozen=True)
 class Token:
     """A piece of an original identifying value, and which attribute (and part) it came
-    from: the finding names the source and the part, never the text."""
+    from: the finding names the source and the part, never the text. A strong token is an
+    identifier in itself (a name, a date, an ID, a UID, a detected identifier); a weak one is
+    text removed because it may hold one (a description): found in a code or a private
+    creator, or only in raw bytes, it is a coincidence ("CHEST"), not a leak."""
 
     text: str
     source: str
     part: str
+    strong: bool = True
 
 
-def tokens_of_value(vr: str, value: str, source: str, cleaned: bool = False) -> list[Token]:
+def tokens_of_value(vr: str, value: str, source: str, cleaned: bool = False,
+                    identifier: bool = True) -> list[Token]:
     """The pieces of one original value worth searching for; of a cleaned value only the
-    identifiers found in it (the rest of its words may stay)."""
+    identifiers found in it (the rest of its words may stay). ``identifier``: the whole
+    value identifies (an ID), rather than being removed for what it may hold."""
     value = value.strip("\0 ")
     if not value:
         return []
@@ -69,8 +75,9 @@ def tokens_of_value(vr: str, value: str, source: str, cleaned: bool = False) -> 
     elif vr == "PN":
         tokens += [Token(value, source, "name")]
         tokens += [Token(form, source, "name") for form in name_forms(value)]
+        tokens += [Token(word, source, "name word", False) for word in name_words(value)]
     else:
-        tokens.append(Token(value, source, "value"))
+        tokens.append(Token(value, source, "value", identifier or vr == "UI"))
     return [t for t in tokens if len(t.text.strip()) >= MIN_TEXT]
 
 
@@ -121,8 +128,9 @@ def _allowed(profile: Profile, kept: list[str]) -> list[str]:
     return kept + inserted
 
 
-def _texts(dataset: Dataset, where: str) -> Iterator[tuple[str, str]]:
-    """(tag path, text) of every text value at every depth."""
+def _texts(dataset: Dataset, where: str) -> Iterator[tuple[str, str, bool]]:
+    """(tag path, text, coded) of every text value at every depth; coded: a code string or
+    a private creator, where only strong tokens count."""
     for tag in dataset.keys():  # noqa: SIM118
         element = element_at(dataset, tag)
         at = f"{where}{keyword_of(int(tag))} {tag_text(int(tag))}"
@@ -131,9 +139,11 @@ def _texts(dataset: Dataset, where: str) -> Iterator[tuple[str, str]]:
                 yield from _texts(item, f"{at}[{index}]>")
             continue
         value = element.value  # bytes when undecodable: searched as raw bytes
+        coded = element.VR == "CS" or (
+            (int(tag) >> 16) % 2 == 1 and 0x10 <= (int(tag) & 0xFFFF) <= 0xFF)
         for v in value if isinstance(value, MultiValue | list | tuple) else [value]:
             if v is not None and not isinstance(v, bytes | int | float):
-                yield at, str(v)
+                yield at, str(v), coded
 
 
 def _without_pixels(data: bytes) -> bytes:
@@ -171,16 +181,19 @@ def find_leaks(tokens: list[Token], kept: list[str], output: Dataset, data: byte
         legitimate.update(matcher.find(text))
     findings: dict[tuple[str, str, str], Finding] = {}
     found_in_text: set[str] = set()
-    for at, text in _texts(output, ""):
+    for at, text, coded in _texts(output, ""):
         for hit in matcher.find(text):
             if hit in legitimate:
                 continue
-            found_in_text.add(hit)
-            for token in matcher.by_text[hit]:
+            found = [t for t in matcher.by_text[hit] if t.strong or not coded]
+            if found:
+                found_in_text.add(hit)
+            for token in found:
                 findings.setdefault((token.source, token.part, at), Finding(
                     LEAK, "text", at, f"a {token.part} of the original {token.source} is in "
                                       "this element's text"))
-    findings.update(_byte_leaks(matcher, legitimate | found_in_text, output, data))
+    weak = {text for text, found in matcher.by_text.items() if not any(t.strong for t in found)}
+    findings.update(_byte_leaks(matcher, legitimate | found_in_text | weak, output, data))
     return list(findings.values())
 
 

@@ -21,6 +21,7 @@ from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import UID_dictionary
 
+from deid import standard
 from deid.engine import read_dataset
 from deid.engine.core import Rejected, keyword_of, tag_text
 from deid.engine.dummy import dummy_value
@@ -35,6 +36,9 @@ TOKEN_VRS = TEXT_VRS - {"CS"} | {"DA", "DT"}
 # What an attribute no rule names may hold and stay (verification's own judgement, PS3.15
 # E.1.1): numbers, coded strings and binary data (searched for leaks all the same), never free
 # text, a date, a value sent as UN or any value of a public tag the dictionary does not know.
+# Attributes whose whole value identifies (IDs, numbers, names, addresses), by keyword.
+IDENTIFIER_KEYWORD = re.compile(r"(?<!Model)(ID|IDs|Number|Numbers|Name|Names|Address|"
+                                r"Telephone\w*|Identifier|Issuer\w*|UID|UIDs)$")
 SAFE_UNRULED_VRS = frozenset({"AT", "CS", "DS", "FD", "FL", "IS", "SL", "SS", "SV", "UL", "US",
                               "UV", "OB", "OD", "OF", "OL", "OV", "OW"})
 PATIENT_ID = 0x00100020
@@ -70,10 +74,16 @@ def in_dictionary(tag: int) -> bool:
     return True
 
 
+CONTEXT_GROUP_UID = re.compile(r"1\.2\.840\.10008\.6\.1\.[1-9][0-9]*")
+
+
 def is_well_known(uid: str) -> bool:
-    """A UID the Standard defines (PS3.6 Annex A, pydicom's registry): verification's own
-    test, by the registry alone, not by the root a UID starts with."""
-    return uid in UID_dictionary
+    """A UID the Standard defines, by its registries, not by the root a UID starts with
+    (verification's own test): PS3.6 Annex A as pydicom ships it, the Storage SOP Classes of
+    the IOD tables in deid/standard/data (newer than pydicom's copy), and the Context Group
+    UIDs of PS3.6 Table A-3 (1.2.840.10008.6.1.n, which pydicom does not list)."""
+    return (uid in UID_dictionary or standard.iod_of_sop_class(uid) is not None
+            or CONTEXT_GROUP_UID.fullmatch(uid) is not None)
 
 
 def _stripped(element) -> list[str]:
@@ -333,8 +343,8 @@ class _Walk:
         elif (int(original.tag) >> 16) % 2 and self.profile.private == "keep":
             self.keep(original)
         elif vr in SAFE_UNRULED_VRS and in_dictionary(int(original.tag)):
-            if vr in BINARY_VRS and self.read_as is not None:
-                self.collect_tokens(original, at)
+            if vr != "CS":  # a code is allowed, not kept: a name found in it is a leak
+                self.keep(original)
         else:
             self.collect_tokens(original, at)
             if output is not None:
@@ -372,14 +382,16 @@ class _Walk:
 
     def collect_tokens(self, original, at: str, cleaned: bool = False) -> None:
         vr = original.VR
+        tag = int(original.tag)
+        identifier = bool(IDENTIFIER_KEYWORD.search(keyword_of(tag))) and not (tag >> 16) % 2
         if vr not in TOKEN_VRS and vr != "UI":
-            if self.read_as is not None and vr in BINARY_VRS and not cleaned:
-                self.tokens.extend(tokens_of_value("UT", self.read_as, at))  # text sent as UN
+            if self.read_as is not None and vr == "UN" and not cleaned:  # text sent as UN
+                self.tokens.extend(tokens_of_value("UT", self.read_as, at, False, identifier))
             return
         for value in values_of(original):
             if vr == "UI" and is_well_known(value.strip("\0 ")):
                 continue
-            self.tokens.extend(tokens_of_value(vr, value, at, cleaned))
+            self.tokens.extend(tokens_of_value(vr, value, at, cleaned, identifier))
 
     def harvest(self, sequence, at: str) -> None:
         """Every value inside a sequence whose items are gone, at any depth (private
