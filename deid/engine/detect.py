@@ -53,7 +53,7 @@ DETECTORS: dict[str, re.Pattern] = {
         r"|\b0\d{2,4}[\s-]\d{3,4}[\s-]?\d{3,4}\b", re.IGNORECASE),
     "address": re.compile(
         rf"\b\d{{1,6}}[A-Za-z]?(?:\s*-\s*\d+)?,?\s+(?:[NSEW]\.?\s+)?"
-        rf"(?:[A-Za-z0-9'.-]+\s+){{0,4}}{_STREET}(?=\W|$)"
+        rf"(?:[A-Za-z][A-Za-z0-9'.-]*\s+){{0,4}}?{_STREET}(?=\W|$)"
         r"|\b(?:p\.?\s?o\.?\s*box|post\s+office\s+box)\s*\d+"
         r"|\b(?:apt|apartment|suite|ste|unit)\.?\s*#?\s*\d+[a-z]?\b"
         r"|\b[A-Z]{2}\s+\d{5}(?:-\d{4})?\b"
