@@ -45,6 +45,7 @@ lint: $(STAMP)
 
 generate: $(STAMP)
 	$(BIN)/python -m deid.standard.generate
+	$(BIN)/python -m deid.curator.tcia --render-only
 
 # The benchmark against the pydicom floor and the peers (installed into benchmarks/.peers/ on
 # first use); table and plot in benchmarks/results/. BENCH_ARGS=--sizes 500,4000 to change N.

@@ -16,12 +16,12 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import CTImageStorage
 
+from deid.curator import tcia
 from deid.curator.lint import lint
 from deid.engine import Output, deidentify_bytes
 from deid.keys import SecretKey
 from deid.profile import load_profiles
 from deid.profile.loader import ACTION_VRS
-from deid.standard import tcia
 
 ROOT = Path(__file__).resolve().parents[1]
 KB = ROOT.parent / "shared" / "reference" / tcia.KB_NAME

@@ -444,7 +444,7 @@ def test_output_repr_hides_data_and_crosswalks():
     result = deidentify_bytes(Path(get_testdata_file("CT_small.dcm")).read_bytes(), BASIC, KEY)
     assert isinstance(result, Output)
     assert "uid_map" not in repr(result) and "1CT1" not in repr(result)
-    assert result.patient_ids is None  # Basic empties PatientID: no crosswalk row
+    assert result.patient_ids == ("1CT1", "")  # Basic empties PatientID: a row to ""
 
 
 def test_a_sealed_lookup_holds_no_original_and_maps_the_same(tmp_path):

@@ -23,7 +23,10 @@ from deid.profile import load_profiles
 from deid.verify import Consistency, verify_pair
 from deid.verify.pair import digest
 
-BASIC = load_profiles(["basic"])
+# Basic and a rule that keeps Manufacturer, where the tests plant values.
+KEEPS_MANUFACTURER = Path(__file__).resolve().parent / "fixtures" / "verify" / \
+    "basic-keeps-manufacturer.yaml"
+BASIC = load_profiles([str(KEEPS_MANUFACTURER)])
 SECRET = "verify-tests-0123456789abcdef"
 
 
@@ -32,7 +35,7 @@ def _original() -> Dataset:
     ds.PatientBirthDate = "19610407"
     ds.OtherPatientIDs = "MRN-77341"
     ds.InstitutionName = "Saint Elsewhere Clinic"
-    ds.Manufacturer = "ACME"  # kept (no rule)
+    ds.Manufacturer = "ACME"  # kept by a rule
     ds.RedPaletteColorLookupTableData = b"\x00\x01"  # kept binary (no rule)
     ds.ReferencedImageSequence = sequence_of(Dataset())
     ds.ReferencedImageSequence[0].ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
@@ -145,7 +148,7 @@ def test_templates_lookups_and_shifts_are_checked(tmp_path):
     table.write_text("original,code\nPID-0001,SUBJ-01\n")
     rules = tmp_path / "rules.yaml"
     rules.write_text(
-        "name: rules\nextends: [basic]\nrules:\n"
+        f"name: rules\nextends: ['{KEEPS_MANUFACTURER}']\nrules:\n"
         f"- {{attribute: PatientID, action: lookup, file: {table.name}}}\n"
         "- {attribute: PatientName, action: replace, template: 'Subject {PatientID}'}\n"
         "- {attribute: PatientBirthDate, action: shift}\n")
@@ -234,7 +237,8 @@ def test_two_files_and_exit_codes(tmp_path, monkeypatch, capsys):
     leaky = _deidentified(ORIGINAL)
     leaky.Manufacturer = "Jane Doe"
     out.write_bytes(_encode(leaky))
-    argv = ["verify", "--original", str(source), "--deidentified", str(out), "-p", "basic"]
+    argv = ["verify", "--original", str(source), "--deidentified", str(out), "-p",
+            str(KEEPS_MANUFACTURER)]
     assert main(argv) == 1
     printed = capsys.readouterr().out
     assert "leak/text" in printed and "Jane" not in printed and "Doe" not in printed
@@ -252,7 +256,7 @@ def test_the_command_does_not_import_beam(tmp_path):
     out.write_bytes(_encode(_deidentified(ORIGINAL)))
     code = ("import sys; from deid.cli import main; "
             f"code = main(['verify', '--original', {str(source)!r}, '--deidentified', "
-            f"{str(out)!r}, '-p', 'basic']); "
+            f"{str(out)!r}, '-p', {str(KEEPS_MANUFACTURER)!r}]); "
             "assert code == 0, code; assert 'apache_beam' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 

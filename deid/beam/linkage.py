@@ -1,8 +1,8 @@
 """WriteLinkage: the crosswalks that re-identify, `uid_mapping.csv` and `patid_mapping.csv`
 (header `id_old,id_new`, each pair once), written only to the linkage folder.
 
-A patient whose new PatientID is empty (the profile empties it) gets no row: there is nothing
-to link to, and the row would only list an original identifier."""
+Every original PatientID gets a row: one the profile empties or removes maps to the empty
+string, so the crosswalk accounts for every patient (a row is never left out)."""
 
 from __future__ import annotations
 
@@ -40,8 +40,7 @@ class WriteLinkage(beam.PTransform):
 
     def expand(self, linkage):
         uids = linkage | "UidPairs" >> beam.FlatMap(lambda r: [tuple(p) for p in r.uid_map])
-        # A profile that empties PatientID leaves nothing to link to: no row.
         patient_ids = linkage | "PatientIdPairs" >> beam.FlatMap(
-            lambda r: [tuple(r.patient_ids)] if r.patient_ids and r.patient_ids[1] else [])
+            lambda r: [tuple(r.patient_ids)] if r.patient_ids else [])
         return (_write(uids, "Uids", self._folder, "uid_mapping"),
                 _write(patient_ids, "PatientIds", self._folder, "patid_mapping"))

@@ -768,8 +768,8 @@ def deidentify_dataset(dataset: Dataset, profile: Profile, key: SecretKey,
     _check_required(dataset, "after de-identification", valid=True)
     old_id = (run.originals.get(PATIENT_ID) or [""])[0]
     new_id = "\\".join(_values(dataset.get(PATIENT_ID).value)) if PATIENT_ID in dataset else ""
-    # A patient crosswalk row only where the profile gives the patient a new ID.
-    ids = (old_id, new_id) if old_id and new_id and new_id != old_id else None
+    # A patient crosswalk row for every original ID, an emptied or removed one as "".
+    ids = (old_id, new_id) if old_id else None
     return Deidentified(dataset, run.uid_map, ids, written_syntax)
 
 

@@ -1,12 +1,15 @@
 """Cleaning free text (action C on text): remove from it the identifying values of the same
 instance, the values of the attributes the profile protects (PS3.15 E.3.5: "information ...
 corresponding to the Attribute information specified to be removed ... shall also be
-removed")."""
+removed"), names in the ways people type them, and the identifiers the header does not hold
+(deid/engine/detect.py). Text is compared in Unicode NFC, case-insensitively (case-folded)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+
+from deid.engine.detect import detect, name_variants, normalized
 
 MIN_TOKEN = 2  # shortest name component or value removed
 MIN_WORD = 4  # shortest word of a longer value removed on its own
@@ -31,17 +34,21 @@ def tokens_of(vr: str, value: str) -> list[str]:
     if vr == "PN":
         parts = re.split(r"[\^=]", value)
         words = [w for part in parts for w in part.split()]
-        return [p.strip() for p in parts + words if len(p.strip()) >= MIN_TOKEN]
+        variants = [v for group in value.split("=")
+                    for v in name_variants(*[p.strip() for p in (group.split("^") + ["", ""])[:3]])]
+        return [p.strip() for p in parts + words + variants if len(p.strip()) >= MIN_TOKEN]
     out = [value] if len(value) >= MIN_TOKEN else []
     out += [w for w in re.split(r"[\s,;:/]+", value) if len(w) >= MIN_WORD]
     return out
 
 
 class Scrubber:
-    """Removes a fixed set of identifying tokens from text, case-insensitively, whole words."""
+    """Removes a fixed set of identifying tokens from text, case-insensitively, whole words,
+    and every identifier the detectors find."""
 
     def __init__(self, tokens: Iterable[str]):
-        unique = sorted({t for t in tokens if t}, key=len, reverse=True)
+        spelled = {normalized(t) for t in tokens if t}
+        unique = sorted(spelled | {t.casefold() for t in spelled}, key=len, reverse=True)
         alternatives = "|".join(map(re.escape, unique))
         self._pattern = (
             re.compile(f"(?<![0-9A-Za-z])(?:{alternatives})(?![0-9A-Za-z])", re.IGNORECASE)
@@ -49,9 +56,18 @@ class Scrubber:
         )
 
     def __call__(self, text: str) -> str:
-        if self._pattern is None or not text:
+        if not text:
             return text
-        cleaned = self._pattern.sub("", text)
-        if cleaned == text:
+        normal = normalized(text)
+        spans = detect(normal)
+        if self._pattern is not None:
+            spans += [(m.start(), m.end(), "instance") for m in self._pattern.finditer(normal)]
+        if not spans:
             return text
-        return re.sub(r"[ \t]{2,}", " ", cleaned).strip()
+        kept, position = [], 0
+        for start, stop, _ in sorted(spans):  # overlapping finds merge
+            if start > position:
+                kept.append(normal[position:start])
+            position = max(position, stop)
+        kept.append(normal[position:])
+        return re.sub(r"[ \t]{2,}", " ", "".join(kept)).strip()

@@ -1,8 +1,11 @@
 """Leak search: the identifying values of the original, looked for in the output.
 
-The values searched for are those of the attributes the profile does not keep (names split
-into their components and common orders, dates in common spellings, UIDs that were replaced),
-in the decoded text of every element at every depth, kept private elements included, and in
+The values searched for are all the text of the original that no rule deliberately keeps, at
+any depth (inside removed sequences too): whole values, names in their variants (components,
+both orders, initials), dates in their spellings, UIDs that were replaced, and the identifiers
+verification's own detection (deid/verify/detect.py, not the engine's) finds in free text;
+of cleaned text, only those identifiers. They are looked for in the decoded text of every
+element at every depth, kept private elements included, in Unicode NFC and case-folded, and in
 the file's raw bytes (ASCII and the instance's character set) outside Pixel Data, whose bytes
 the engine keeps identical by design (burned-in text is the pixel option's job, PS3.15 E.3.1).
 
@@ -23,49 +26,59 @@ from pydicom.charset import convert_encodings
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from deid.engine.core import DATE_VRS, TEXT_VRS, keyword_of, tag_text
+from deid.engine.core import keyword_of, tag_text
 from deid.engine.dummy import dummy_value
-from deid.engine.scrub import date_spellings
 from deid.profile.model import Profile
+from deid.verify.detect import dicom_date_forms, fold, identifiers, name_forms, name_words
 from deid.verify.elements import element_at
 from deid.verify.findings import LEAK, Finding
 
 MIN_TEXT = 3  # shortest value searched for in decoded text
 MIN_BYTES = 4  # shortest value searched for in raw bytes (random binary matches 3 letters)
 PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
-NAME_PARTS = ("family name", "given name", "middle name", "name prefix", "name suffix")
+# The VRs whose values are text, and dates (verification's own lists, not the engine's).
+TEXT_VRS = frozenset({"AE", "CS", "LO", "SH", "PN", "ST", "LT", "UT", "UC", "UR"})
+DATE_VRS = frozenset({"DA", "DT", "TM"})
+FREE_TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC"})
 _NUMERIC = re.compile(r"^[0-9.]+$")
 
 
 @dataclass(frozen=True)
 class Token:
     """A piece of an original identifying value, and which attribute (and part) it came
-    from: the finding names the source and the part, never the text."""
+    from: the finding names the source and the part, never the text. A strong token is an
+    identifier in itself (a name, a date, an ID, a UID, a detected identifier); a weak one is
+    text removed because it may hold one (a description): found in a code or a private
+    creator, or only in raw bytes, it is a coincidence ("CHEST"), not a leak."""
 
     text: str
     source: str
     part: str
+    strong: bool = True
 
 
-def tokens_of_value(vr: str, value: str, source: str) -> list[Token]:
-    """The pieces of one identifying value worth searching for."""
+def tokens_of_value(vr: str, value: str, source: str, cleaned: bool = False,
+                    identifier: bool = True) -> list[Token]:
+    """The pieces of one original value worth searching for; of a cleaned value only the
+    identifiers found in it (the rest of its words may stay). ``identifier``: the whole
+    value identifies (an ID), rather than being removed for what it may hold."""
     value = value.strip("\0 ")
     if not value:
         return []
+    tokens = [Token(text, source, f"detected {found.kind}")
+              for found in (identifiers(value) if vr in FREE_TEXT_VRS else [])
+              for text in found.texts]
+    if cleaned:
+        return [t for t in tokens if len(t.text.strip()) >= MIN_TEXT]
     if vr in ("DA", "DT"):
-        return [Token(s, source, "date") for s in date_spellings(value)]
-    if vr != "PN":
-        return [Token(value, source, "value")] if len(value) >= MIN_TEXT else []
-    tokens = [Token(value, source, "name")]
-    for group in value.split("="):
-        parts = [p.strip() for p in group.split("^")]
-        tokens += [Token(p, source, name) for p, name in zip(parts, NAME_PARTS, strict=False)]
-        family, given, middle = (parts + ["", "", ""])[:3]
-        if family and given:
-            tokens += [Token(t, source, "full name") for t in (
-                f"{given} {family}", f"{family} {given}", f"{family}, {given}",
-                f"{given} {middle} {family}" if middle else "")]
-    return [t for t in tokens if len(t.text) >= MIN_TEXT]
+        tokens += [Token(s, source, "date") for s in dicom_date_forms(value)]
+    elif vr == "PN":
+        tokens += [Token(value, source, "name")]
+        tokens += [Token(form, source, "name") for form in name_forms(value)]
+        tokens += [Token(word, source, "name word", False) for word in name_words(value)]
+    else:
+        tokens.append(Token(value, source, "value", identifier or vr == "UI"))
+    return [t for t in tokens if len(t.text.strip()) >= MIN_TEXT]
 
 
 def _pattern(texts: list, boundary: str | bytes) -> re.Pattern | None:
@@ -89,16 +102,17 @@ class _Matcher:
     def __init__(self, tokens: list[Token]):
         self.by_text: dict[str, list[Token]] = {}
         for token in tokens:
-            self.by_text.setdefault(token.text.lower(), []).append(token)
+            self.by_text.setdefault(fold(token.text), []).append(token)
         numeric = [t for t in self.by_text if _NUMERIC.match(t)]
         words = [t for t in self.by_text if not _NUMERIC.match(t)]
-        self.patterns = [p for p in (_pattern(numeric, "0-9."), _pattern(words, "0-9A-Za-z"))
+        self.patterns = [p for p in (_pattern(numeric, "0-9."), _pattern(words, r"\w"))
                          if p is not None]
 
     def find(self, text: str) -> Iterator[str]:
+        text = fold(text)
         for pattern in self.patterns:
             for match in pattern.finditer(text):
-                yield match.group(0).lower()
+                yield match.group(0)
 
 
 def _allowed(profile: Profile, kept: list[str]) -> list[str]:
@@ -117,8 +131,9 @@ def _allowed(profile: Profile, kept: list[str]) -> list[str]:
     return kept + inserted
 
 
-def _texts(dataset: Dataset, where: str) -> Iterator[tuple[str, str]]:
-    """(tag path, text) of every text value at every depth."""
+def _texts(dataset: Dataset, where: str) -> Iterator[tuple[str, str, bool]]:
+    """(tag path, text, coded) of every text value at every depth; coded: a code string or
+    a private creator, where only strong tokens count."""
     for tag in dataset.keys():  # noqa: SIM118
         element = element_at(dataset, tag)
         at = f"{where}{keyword_of(int(tag))} {tag_text(int(tag))}"
@@ -127,9 +142,11 @@ def _texts(dataset: Dataset, where: str) -> Iterator[tuple[str, str]]:
                 yield from _texts(item, f"{at}[{index}]>")
             continue
         value = element.value  # bytes when undecodable: searched as raw bytes
+        coded = element.VR == "CS" or (
+            (int(tag) >> 16) % 2 == 1 and 0x10 <= (int(tag) & 0xFFFF) <= 0xFF)
         for v in value if isinstance(value, MultiValue | list | tuple) else [value]:
             if v is not None and not isinstance(v, bytes | int | float):
-                yield at, str(v)
+                yield at, str(v), coded
 
 
 def _without_pixels(data: bytes) -> bytes:
@@ -167,16 +184,19 @@ def find_leaks(tokens: list[Token], kept: list[str], output: Dataset, data: byte
         legitimate.update(matcher.find(text))
     findings: dict[tuple[str, str, str], Finding] = {}
     found_in_text: set[str] = set()
-    for at, text in _texts(output, ""):
+    for at, text, coded in _texts(output, ""):
         for hit in matcher.find(text):
             if hit in legitimate:
                 continue
-            found_in_text.add(hit)
-            for token in matcher.by_text[hit]:
+            found = [t for t in matcher.by_text[hit] if t.strong or not coded]
+            if found:
+                found_in_text.add(hit)
+            for token in found:
                 findings.setdefault((token.source, token.part, at), Finding(
                     LEAK, "text", at, f"a {token.part} of the original {token.source} is in "
                                       "this element's text"))
-    findings.update(_byte_leaks(matcher, legitimate | found_in_text, output, data))
+    weak = {text for text, found in matcher.by_text.items() if not any(t.strong for t in found)}
+    findings.update(_byte_leaks(matcher, legitimate | found_in_text | weak, output, data))
     return list(findings.values())
 
 

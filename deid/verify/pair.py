@@ -16,26 +16,31 @@ import re
 from dataclasses import dataclass, field
 
 from pydicom import dcmread
+from pydicom.datadict import get_entry
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.uid import UID_dictionary
 
+from deid import standard
 from deid.engine import read_dataset
-from deid.engine.core import (
-    DATE_VRS,
-    TEXT_VRS,
-    TOKEN_VRS,
-    Rejected,
-    keyword_of,
-    tag_text,
-)
+from deid.engine.core import Rejected, keyword_of, tag_text
 from deid.engine.dummy import dummy_value
-from deid.engine.uids import is_valid_uid, is_well_known
+from deid.engine.uids import is_valid_uid
 from deid.profile.model import COMPOUND, Profile, Rule
 from deid.verify.elements import element_at, values_of
 from deid.verify.findings import CONFORMANCE, Finding
-from deid.verify.leaks import Token, find_leaks, tokens_of_value
+from deid.verify.leaks import DATE_VRS, TEXT_VRS, Token, find_leaks, tokens_of_value
 
 BINARY_VRS = frozenset({"OB", "OW", "OD", "OF", "OL", "OV", "UN"})
+TOKEN_VRS = TEXT_VRS - {"CS"} | {"DA", "DT"}
+# What an attribute no rule names may hold and stay (verification's own judgement, PS3.15
+# E.1.1): numbers, coded strings and binary data (searched for leaks all the same), never free
+# text, a date, a value sent as UN or any value of a public tag the dictionary does not know.
+# Attributes whose whole value identifies (IDs, numbers, names, addresses), by keyword.
+IDENTIFIER_KEYWORD = re.compile(r"(?<!Model)(ID|IDs|Number|Numbers|Name|Names|Address|"
+                                r"Telephone\w*|Identifier|Issuer\w*|UID|UIDs)$")
+SAFE_UNRULED_VRS = frozenset({"AT", "CS", "DS", "FD", "FL", "IS", "SL", "SS", "SV", "UL", "US",
+                              "UV", "OB", "OD", "OF", "OL", "OV", "OW"})
 PATIENT_ID = 0x00100020
 # PS3.15 E.1.1: the attributes the engine inserts into every de-identified instance.
 MARKERS = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303})
@@ -58,6 +63,27 @@ class PairResult:
 def digest(value: str) -> str:
     """What consistency keeps of an identifier: never the value itself."""
     return hashlib.sha256(value.encode("utf-8", "backslashreplace")).hexdigest()[:32]
+
+
+def in_dictionary(tag: int) -> bool:
+    """A public tag of the data dictionary, repeating groups (60xx) included."""
+    try:
+        get_entry(tag)
+    except KeyError:
+        return False
+    return True
+
+
+CONTEXT_GROUP_UID = re.compile(r"1\.2\.840\.10008\.6\.1\.[1-9][0-9]*")
+
+
+def is_well_known(uid: str) -> bool:
+    """A UID the Standard defines, by its registries, not by the root a UID starts with
+    (verification's own test): PS3.6 Annex A as pydicom ships it, the Storage SOP Classes of
+    the IOD tables in deid/standard/data (newer than pydicom's copy), and the Context Group
+    UIDs of PS3.6 Table A-3 (1.2.840.10008.6.1.n, which pydicom does not list)."""
+    return (uid in UID_dictionary or standard.iod_of_sop_class(uid) is not None
+            or CONTEXT_GROUP_UID.fullmatch(uid) is not None)
 
 
 def _stripped(element) -> list[str]:
@@ -156,8 +182,10 @@ class _Walk:
         if action == "unruled":
             self.unruled(original, output, path, at, mode)
             return
-        if action not in ("K", "C"):  # as the engine's cleaning does (deid/engine/core.py)
-            self.collect_tokens(original, at)
+        if action != "K":  # all text no rule keeps; of cleaned text, what is identifying
+            self.collect_tokens(original, at, cleaned=action == "C")
+            if vr == "SQ" and not self.walks(action, output):
+                self.harvest(original, at)  # what a removed or emptied sequence held
         if action == "parse":
             self.sequence(original, output, path, at, mode)
             return
@@ -192,6 +220,17 @@ class _Walk:
             self.clean(rule, original, output, path, at)
         else:
             self.curator(action, rule, original, output, path, at)
+
+    @staticmethod
+    def walks(action: str, output) -> bool:
+        """Whether the engine walks into a sequence under this action (PS3.15 Table E.1-1a: a
+        sequence's action covers all its contents; only keeping, dummying, cleaning or
+        replacing the UIDs of its items goes in). When it does not, everything the sequence
+        held is identifying."""
+        if action in COMPOUND:
+            present = output is not None and not _is_empty(output)
+            return present and bool({"D", "U"} & set(COMPOUND[action]))
+        return action in ("K", "U", "D", "C", "parse")
 
     def compound(self, code: str, original, output, path: tuple[str, ...], at: str) -> None:
         """Z/D, X/Z, X/D, X/Z/D, X/Z/U*: present means one of the other alternatives."""
@@ -294,11 +333,16 @@ class _Walk:
             self.finding(check, at, detail)
 
     def unruled(self, original, output, path: tuple[str, ...], at: str, mode: str) -> None:
-        """No rule names it: kept, except in a dummied (D) or cleaned (C) sequence."""
+        """No rule names it. Inside a dummied (D) or cleaned (C) sequence, text is dummied or
+        cleaned; a private element is kept where the profile keeps private elements; numbers,
+        codes and binary data may stay (SAFE_UNRULED_VRS), though not as text that may be
+        searched for; any other element is allowed by no rule and no policy entry: present,
+        it is a finding (PS3.15 E.1.1: what the table does not list may identify too), and its
+        text a leak."""
         vr = original.VR
         if vr == "SQ":
-            if mode == "apply":
-                self.keep(original)
+            if output is None or _is_empty(output):
+                self.harvest(original, at)
             self.sequence(original, output, path, at, mode)
         elif mode == "dummy" and (vr in TEXT_VRS - {"CS"} or vr in DATE_VRS):
             self.collect_tokens(original, at)
@@ -309,9 +353,17 @@ class _Walk:
             if output is not None:
                 self.uids(original, output, at)  # a dummy UID is a replaced one
         elif mode == "clean" and vr in TEXT_VRS:
-            pass  # cleaned text: what is left is checked for leaks
-        else:
+            self.collect_tokens(original, at, cleaned=True)
+        elif (int(original.tag) >> 16) % 2 and self.profile.private == "keep":
             self.keep(original)
+        elif vr in SAFE_UNRULED_VRS and in_dictionary(int(original.tag)):
+            if vr != "CS":  # a code is allowed, not kept: a name found in it is a leak
+                self.keep(original)
+        else:
+            self.collect_tokens(original, at)
+            if output is not None:
+                self.finding("unallowed", at, "no rule and no policy entry of the profile "
+                                              "allows this attribute, but it is present")
 
     def sequence(self, original, output, path: tuple[str, ...], at: str, mode: str) -> None:
         if output is None:
@@ -342,14 +394,34 @@ class _Walk:
             if self.read_as is not None and original.VR not in TEXT_VRS:
                 self.kept.append(self.read_as)
 
-    def collect_tokens(self, original, at: str) -> None:
+    def collect_tokens(self, original, at: str, cleaned: bool = False) -> None:
         vr = original.VR
+        tag = int(original.tag)
+        identifier = bool(IDENTIFIER_KEYWORD.search(keyword_of(tag))) and not (tag >> 16) % 2
         if vr not in TOKEN_VRS and vr != "UI":
+            if self.read_as is not None and vr == "UN" and not cleaned:  # text sent as UN
+                self.tokens.extend(tokens_of_value("UT", self.read_as, at, False, identifier))
             return
         for value in values_of(original):
             if vr == "UI" and is_well_known(value.strip("\0 ")):
                 continue
-            self.tokens.extend(tokens_of_value(vr, value, at))
+            self.tokens.extend(tokens_of_value(vr, value, at, cleaned, identifier))
+
+    def harvest(self, sequence, at: str) -> None:
+        """Every value inside a sequence whose items are gone, at any depth (private
+        creators aside: they name a vendor, and a kept block keeps them)."""
+        for index, item in enumerate(sequence.value or []):
+            for tag in item.keys():  # noqa: SIM118
+                tag = int(tag)
+                if (tag >> 16) % 2 and 0x10 <= (tag & 0xFFFF) <= 0xFF:
+                    continue
+                element = element_at(item, tag)
+                where = f"{at}[{index}]>{keyword_of(tag)} {tag_text(tag)}"
+                if element.VR == "SQ":
+                    self.harvest(element, where)
+                else:
+                    self.read_as = None
+                    self.collect_tokens(element, where)
 
     def record_uids(self, original, output) -> None:
         """Consistency: each original UID and PatientID with the value it became."""

@@ -1,11 +1,16 @@
-"""Generate the TCIA-style example profile from TCIA's private tag knowledge base.
+"""Generate the TCIA-style example profile from TCIA's private tag knowledge base, and the
+patient pseudonym option it composes.
+
+A generator that renders profiles sits above the profile model (it loads and lints what it
+writes), so it lives here, not beside the standard's data in ``deid/standard/``.
 
 Two stages, like ``deid.standard.generate``, so a new release of the knowledge base is a
 regeneration and a reviewable diff:
 
 1. ``extract``: read the knowledge base CSV (``../shared/reference/``) and write the facts the
    profile needs, parsed and de-duplicated, to ``deid/standard/data/tcia_private.json``.
-2. ``render``: write ``profiles/tcia.yaml`` from that file and the built-in profiles it extends.
+2. ``render``: write ``profiles/tcia.yaml`` from that file and the built-in profiles it extends,
+   and ``profiles/patient-pseudonym.yaml``.
 
 The knowledge base gives a disposition per private element signature (private creator, group,
 element offset, and the sequences it is nested in): ``k`` keep -> K, ``d`` delete -> X, ``h``
@@ -18,8 +23,8 @@ decides, K).
 
 Usage::
 
-    python -m deid.standard.tcia                 # both stages
-    python -m deid.standard.tcia --render-only
+    python -m deid.curator.tcia                 # both stages
+    python -m deid.curator.tcia --render-only
 """
 
 from __future__ import annotations
@@ -34,15 +39,22 @@ from pathlib import Path
 
 import yaml
 
+from deid import standard
+from deid.curator.composition import Composition
+from deid.curator.lint import analyse
+from deid.profile.loader import ACTION_VRS, load_documents
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DATA_FILE = Path(__file__).resolve().parent / "data" / "tcia_private.json"
+DATA_FILE = PROJECT_ROOT / "deid" / "standard" / "data" / "tcia_private.json"
 PROFILE_FILE = PROJECT_ROOT / "profiles" / "tcia.yaml"
+PSEUDONYM_FILE = PROJECT_ROOT / "profiles" / "patient-pseudonym.yaml"
 KB_NAME = "tcia_private_tag_kb_2024-02-01.csv"
 DEFAULT_SOURCE = PROJECT_ROOT.parent / "shared" / "reference" / KB_NAME
 
 # What the TCIA profile composes, in order: PS3.15 options as TCIA applies them.
-EXTENDS = ["basic", "retain-long-modified-dates", "retain-patient-characteristics",
-           "retain-device-identity", "retain-safe-private", "clean-descriptors"]
+EXTENDS = ["basic", "patient-pseudonym", "retain-long-modified-dates",
+           "retain-patient-characteristics", "retain-device-identity", "retain-safe-private",
+           "clean-descriptors"]
 
 # One segment of a signature: '(0008,1115)' or '(0019,"GEMS_ACQU_01",23)'; the knowledge base
 # quotes creators inconsistently (opening quote often missing), so quotes are optional.
@@ -187,8 +199,6 @@ class PrivateRule:
 
 def _action(disposition: str, vrs: list[str]) -> tuple[str, str | None]:
     """The action of one entry, and why it is X when the disposition says otherwise."""
-    from deid.profile.loader import ACTION_VRS
-
     shown = "/".join(vrs) or "unknown"
     if disposition == "k":
         if set(vrs) & FREE_TEXT_VRS:
@@ -218,7 +228,6 @@ def _scope(entry: dict, deleted_parents: set[tuple[str, str, str]]
     """(applies, within, note) for an entry: nested in public sequences, the rule holds within
     the innermost one; nested in a private sequence, at any depth (a 'within' names a public
     sequence). Entries inside a private sequence the engine or the KB removes are moot."""
-    from deid import standard
 
     within, note = None, None
     for segment in entry["path"]:
@@ -305,7 +314,6 @@ def private_rules(data: dict, safe: set[tuple[str, str, str]] | None = None
 def _check_vrs(rules: list[PrivateRule]) -> None:
     """Every action is one the loader allows for at least one VR the knowledge base gives (the
     loader cannot check private rules itself: it does not know their VR)."""
-    from deid.profile.loader import ACTION_VRS
 
     for rule in rules:
         allowed = ACTION_VRS.get(rule.action)
@@ -329,9 +337,6 @@ def _reason_kind(reason: str) -> str:
 def decided_options() -> list[tuple[str, str, str]]:
     """Where the options TCIA composes disagree, the more protective action, decided here:
     (keyword, action, why) for each. Fails if a disagreement needs a person to decide."""
-    from deid.curator.composition import Composition
-    from deid.curator.lint import analyse
-    from deid.profile.loader import load_documents
 
     composition = Composition.of(load_documents(EXTENDS))
     decided = []
@@ -340,16 +345,48 @@ def decided_options() -> list[tuple[str, str, str]]:
         others = sorted(actions - {"K"})
         if len(others) != 1 or len(actions) != 2:
             raise SystemExit(f"options disagree on {d.later.selector} ({sorted(actions)}): "
-                             "decide it in deid/standard/tcia.py")
+                             "decide it in deid/curator/tcia.py")
         why = (f"{d.earlier.profile} {d.earlier.action}, {d.later.profile} {d.later.action}: "
                f"the more protective {others[0]}")
         decided.append((d.later.selector, others[0], why))
     return sorted(set(decided))
 
 
+# TCIA gives every patient a pseudonym, a collection prefix and a number, so a researcher can
+# group studies by patient; here the number is a keyed hash of the original PatientID, the same
+# in every run and on every worker with the same key.
+PSEUDONYM_PREFIX = "PAT-"
+PSEUDONYM = """\
+# Patient pseudonym (option)
+# Generated by `python -m deid.curator.tcia`; do not edit: write a profile that extends it.
+#
+# PatientID becomes a prefix and the keyed hash of the original PatientID (16 hex digits): the
+# same patient gets the same pseudonym in every instance, run and worker with the same key, so
+# studies still group by patient. The crosswalk (--linkage_output, patid_mapping.csv) links
+# each original ID to its pseudonym. For another prefix, extend this profile with your own
+# rule, e.g. {{attribute: PatientID, action: replace, template: 'LUNG1-{{hash}}'}}.
+name: patient-pseudonym
+title: Patient pseudonym
+description: PatientID replaced by a prefix and a keyed hash of the original ID, consistent per
+  patient.
+extends:
+- basic
+rules:
+- {{attribute: PatientID, action: replace, template: '{prefix}{{hash}}'}}  # (0010,0020) Patient ID
+"""
+
+
+def render_pseudonym(out: Path | None = PSEUDONYM_FILE) -> str:
+    """The text of profiles/patient-pseudonym.yaml; written to ``out`` unless it is None."""
+    text = PSEUDONYM.format(prefix=PSEUDONYM_PREFIX)
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+    return text
+
+
 HEADER = """\
 # TCIA-style curation (example)
-# Generated by `python -m deid.standard.tcia` from deid/standard/data/tcia_private.json, The
+# Generated by `python -m deid.curator.tcia` from deid/standard/data/tcia_private.json, The
 # Cancer Imaging Archive's private tag knowledge base of 2024-02-01 ({rows} rows); do not
 # edit: write a profile that extends it.
 #
@@ -371,10 +408,10 @@ HEADER = """\
 {skipped}
 """
 
-DESCRIPTION = ("An example of a TCIA-style curation: the Basic Profile with modified dates, "
-               "patient characteristics, device identity, safe private attributes and clean "
-               "descriptors, plus TCIA's private tag knowledge base (2024-02-01) deciding each "
-               "private element it lists.")
+DESCRIPTION = ("An example of a TCIA-style curation: the Basic Profile with a patient "
+               "pseudonym, modified dates, patient characteristics, device identity, safe "
+               "private attributes and clean descriptors, plus TCIA's private tag knowledge "
+               "base (2024-02-01) deciding each private element it lists.")
 
 
 def _flow(mapping: dict) -> str:
@@ -459,8 +496,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.render_only:
         extract(args.source)
         print(f"wrote {DATA_FILE.relative_to(PROJECT_ROOT)}")
+    render_pseudonym()
     render()
-    from deid.profile.loader import load_documents
 
     (document,) = [d for d in load_documents([str(PROFILE_FILE)]) if d.name == "tcia"]
     print(f"wrote {PROFILE_FILE.relative_to(PROJECT_ROOT)}: {len(document.rules)} rules, "
