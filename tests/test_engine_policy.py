@@ -17,10 +17,10 @@ from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from deid import standard
+from deid.curator import tcia
 from deid.curator.lint import lint
 from deid.engine import deidentify_dataset
 from deid.profile import load_profiles
-from deid.standard import tcia
 
 DOCUMENT = "ANONYMIZED"
 
