@@ -219,7 +219,7 @@ def _byte_leaks(matcher: _Matcher, skip: set[str], output: Dataset, data: bytes
     blob = _without_pixels(data)
     numeric = [t for t in encoded if _NUMERIC.match(encoded[t])]
     words = [t for t in encoded if not _NUMERIC.match(encoded[t])]
-    patterns = [p for p in (_pattern(numeric, b"0-9."), _pattern(words, b"0-9A-Za-z"))
+    patterns = [p for p in (_pattern(numeric, b"0-9."), _pattern(words, b"0-9A-Za-z_"))
                 if p is not None]
     by_lower = {k.lower(): v for k, v in encoded.items()}
     findings = {}
