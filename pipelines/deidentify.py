@@ -86,6 +86,9 @@ class Plan:
     patterns: list[str]
     output: str
     quarantine: str
+    # Where the manifest (and the verify report) go: the output folder, or for an output that
+    # is not a folder (a DICOMweb store) the folder --manifest_output names.
+    manifest: str
     linkage: str | None
     profile: Profile
     key_source: KeySource
@@ -202,7 +205,7 @@ def plan(argv: Sequence[str]) -> Plan:
     del key
 
     return Plan(options=options, patterns=patterns, output=output, quarantine=quarantine,
-                linkage=linkage, profile=profile, key_source=key_source,
+                manifest=output, linkage=linkage, profile=profile, key_source=key_source,
                 allow_quarantine=own.allow_quarantine, quarantine_copy=own.quarantine_copy,
                 stream_threshold=own.stream_threshold_mb << 20, verify=own.verify)
 
@@ -219,12 +222,12 @@ def build(pipeline: beam.Pipeline, plan: Plan) -> None:
     _ = ((deidentified.quarantine, written["quarantine"])
          | "AllQuarantined" >> beam.Flatten()
          | "WriteQuarantine" >> WriteQuarantine(plan.quarantine, plan.quarantine_copy))
-    _ = written["written"] | "WriteManifest" >> WriteManifest(plan.output)
+    _ = written["written"] | "WriteManifest" >> WriteManifest(plan.manifest)
     if plan.linkage:
         _ = written["linkage"] | "WriteLinkage" >> WriteLinkage(plan.linkage)
     if plan.verify:
         _ = deidentified.verified | "WriteVerifyReport" >> WriteVerifyReport(
-            plan.output, plan.profile.names)
+            plan.manifest, plan.profile.names)
 
 
 @dataclass
@@ -308,13 +311,13 @@ def summary(report: Report) -> str:
     if plan.quarantine_copy and report.quarantined:
         lines.append(f"    originals copied to {paths.join(plan.quarantine, 'originals')}")
     lines.append(f"  manifest                                  -> "
-                 f"{paths.join(plan.output, 'manifest.jsonl')}, manifest.parquet")
+                 f"{paths.join(plan.manifest, 'manifest.jsonl')}, manifest.parquet")
     lines.append("  linkage                                   -> " + (
         f"{paths.join(plan.linkage, 'uid_mapping.csv')}, patid_mapping.csv"
         if plan.linkage else "not written (no --linkage_output)"))
     if plan.verify:
         lines.append(f"  verified {report.verify_findings:>3} finding(s)                  -> "
-                     f"{paths.join(plan.output, REPORT_NAME)}")
+                     f"{paths.join(plan.manifest, REPORT_NAME)}")
     code = report.exit_code()
     if not report.consistent:
         why = "BUG: files read != written + quarantined"
