@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -10,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from deid import STREAM_THRESHOLD_MB
+from deid.spelling import Parser
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE = 0, 1, 2
 
@@ -22,9 +24,18 @@ def _add_key_options(parser: argparse.ArgumentParser) -> None:
                              "reproduced")
 
 
-def _add_profile_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", "-p", action="append", required=True, metavar="NAME|FILE",
+def _add_profile_option(parser: argparse.ArgumentParser, required: bool = True) -> None:
+    parser.add_argument("--profile", "-p", action="append", required=required,
+                        metavar="NAME|FILE",
                         help="a built-in profile or a YAML file; repeat to compose, later wins")
+
+
+def _profiles_given(args: argparse.Namespace, positional: str) -> list[str]:
+    """The profiles of `profile show` and `profile lint`: named as arguments, or with -p."""
+    specs = [*getattr(args, positional), *(args.profile or [])]
+    if not specs:
+        args._spelling_parser.error("name at least one profile (a file or a built-in name)")
+    return specs
 
 
 def _cmd_file(args: argparse.Namespace) -> int:
@@ -36,6 +47,10 @@ def _cmd_file(args: argparse.Namespace) -> int:
     profile = load_profiles(args.profile)
     key = resolve_key(args.secret_file, args.throwaway_key)
     output = Path(args.output)
+    refusal = _refuse_output(Path(args.input), output, args.force)
+    if refusal:
+        print(f"deid: {refusal}", file=sys.stderr)
+        return EXIT_USAGE
     # In a folder, the output is named once the SOP Instance UID is known.
     temporary = (output / f".deid-{os.getpid()}.partial" if output.is_dir()
                  else output.with_name(output.name + ".partial"))
@@ -46,28 +61,55 @@ def _cmd_file(args: argparse.Namespace) -> int:
         print(f"deid: cannot read {args.input}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except _Unwritable as exc:
-        temporary.unlink(missing_ok=True)
+        _discard(temporary)
         print(f"deid: cannot write {output}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_REJECTED
     if isinstance(result, Rejection):
-        temporary.unlink(missing_ok=True)
+        _discard(temporary)
         print(f"deid: {args.input}: rejected, {result.reason}: {result.message}", file=sys.stderr)
         return EXIT_REJECTED
     if output.is_dir():
         if not is_valid_uid(result.sop_instance_uid):  # a file name inside the folder only
-            temporary.unlink(missing_ok=True)
+            _discard(temporary)
             print(f"deid: {args.input}: rejected, invalid_uid: SOPInstanceUID (0008,0018) "
                   "cannot name a file", file=sys.stderr)
             return EXIT_REJECTED
         output = output / f"{result.sop_instance_uid}.dcm"
+        refusal = _refuse_output(Path(args.input), output, args.force)
+        if refusal:
+            _discard(temporary)
+            print(f"deid: {refusal}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         temporary.replace(output)  # atomic: never a truncated output
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
+        _discard(temporary)
         print(f"deid: cannot write {output}: {exc.strerror}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_REJECTED
     print(f"{args.input} -> {output} ({'+'.join(result.profiles)})")
     return EXIT_OK
+
+
+def _discard(path: Path) -> None:
+    """Delete a partial output, if there is one (a path that cannot exist is no error)."""
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def _refuse_output(source: Path, output: Path, force: bool) -> str:
+    """Why ``output`` may not be written, or '': never over the input, and never over an
+    existing file without --force."""
+    if output.is_dir():
+        return ""
+    try:
+        same = output.exists() and output.samefile(source)
+    except OSError:
+        same = False
+    if same or output.absolute() == source.absolute():
+        return f"{output} is the input: the original is never overwritten; name another output"
+    if output.exists() and not force:
+        return f"{output} exists: pass --force to overwrite it"
+    return ""
 
 
 class _Unreadable(Exception):
@@ -133,7 +175,7 @@ def _megabytes(text: str) -> int:
 
 
 def verify_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="deid verify", description=VERIFY_DESCRIPTION)
+    parser = Parser(prog="deid verify", description=VERIFY_DESCRIPTION)
     parser.add_argument("--original", required=True, metavar="PATH",
                         help="the original file, or a folder or bucket prefix of originals")
     parser.add_argument("--deidentified", required=True, metavar="PATH",
@@ -142,7 +184,7 @@ def verify_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quarantine", metavar="FOLDER",
                         help="the pipeline's quarantine folder (default: <deidentified>"
                              "-quarantine): quarantined originals need no output")
-    parser.add_argument("--secret-file", "--secret_file", metavar="FILE",
+    parser.add_argument("--secret-file", metavar="FILE",
                         help="file holding the key, to pair folders by the replaced SOP "
                              "Instance UID (default: $DEID_SECRET)")
     parser.add_argument("--json", metavar="FILE",
@@ -160,7 +202,7 @@ def _cmd_verify(argv: list[str]) -> int:
     args, beam_options = parser.parse_known_args(argv)
     remote = is_remote(args.original) or is_remote(args.deidentified)
     if beam_options and not remote:
-        parser.error(f"unrecognized arguments: {' '.join(beam_options)}")
+        parser.error_unknown(beam_options)
     profile = load_profiles(args.profile)
     key = resolve_key(args.secret_file) if args.secret_file or os.environ.get(ENV_VAR) else None
     files = Files(beam_options)
@@ -217,7 +259,7 @@ def _cmd_profile_show(args: argparse.Namespace) -> int:
     from deid.curator.show import matches, rule_rows, settings
     from deid.profile import load_profiles
 
-    profile = load_profiles(args.profiles)
+    profile = load_profiles(_profiles_given(args, "profiles"))
     rows = rule_rows(profile)
     if args.attribute:
         rows = [r for r in rows if matches(r, args.attribute)]
@@ -252,12 +294,15 @@ def _cmd_profile_lint(args: argparse.Namespace) -> int:
     from deid.curator.lint import lint
     from deid.curator.output import dump_json, plural, table
     from deid.profile import builtin_names
+    from deid.profile.loader import missing_profile
 
+    args.files = _profiles_given(args, "files")
     builtins = set(builtin_names())
     missing = [f for f in args.files if f not in builtins and not Path(f).is_file()]
     if missing:
         for name in missing:
-            print(f"deid: no such profile file or built-in profile: {name}", file=sys.stderr)
+            message, fix = missing_profile(name)
+            print(f"deid: {message}" + (f" ({fix})" if fix else ""), file=sys.stderr)
         return EXIT_USAGE
     groups = [[f] for f in args.files] if args.separately else [list(args.files)]
     findings = [finding for group in groups for finding in lint(group)]
@@ -392,16 +437,20 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="deid", description="De-identify DICOM instances with PS3.15 Annex E profiles.")
+    parser = Parser(
+        prog="deid", description="De-identify DICOM instances with PS3.15 Annex E profiles. "
+                                 "Every option takes hyphens or underscores (--secret-file, "
+                                 "--secret_file).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     file_cmd = commands.add_parser("file", help="de-identify one file",
                                    description="De-identify one file. Exit codes: 0 written, "
-                                               "1 rejected (reason on stderr), 2 usage or "
-                                               "profile error.")
+                                               "1 rejected or not written (reason on "
+                                               "stderr), 2 usage or profile error.")
     file_cmd.add_argument("input", help="the DICOM file to de-identify")
     file_cmd.add_argument("output", help="the output file, or a folder for <SOPInstanceUID>.dcm")
+    file_cmd.add_argument("--force", action="store_true",
+                          help="overwrite an existing output (never the input)")
     file_cmd.add_argument("--stream-threshold-mb", type=_megabytes, default=STREAM_THRESHOLD_MB,
                           metavar="MB",
                           help="stream larger inputs: their pixel data is copied in chunks, "
@@ -429,8 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
         "show", help="the resolved rule table of a composition",
         description="The rules that apply after composing the profiles (later wins): tag, "
                     "element, action, conditions and the file and line that decided it.")
-    show_cmd.add_argument("profiles", nargs="+", metavar="NAME|FILE",
+    show_cmd.add_argument("profiles", nargs="*", metavar="NAME|FILE",
                           help="built-in profiles or YAML files, composed in order")
+    _add_profile_option(show_cmd, required=False)
     show_cmd.add_argument("--attribute", "-a", action="append", metavar="KEYWORD|TAG|CREATOR",
                           help="show only these elements (repeat for more)")
     show_cmd.add_argument("--json", action="store_true", help="JSON for scripts")
@@ -443,8 +493,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "disagree, 'when' values that never match, bad lookup files. The files are "
                     "checked as they would be composed (--profile A --profile B), unless "
                     "--separately. Exit codes: 0 no problems, 1 problems, 2 usage.")
-    lint_cmd.add_argument("files", nargs="+", metavar="FILE|NAME",
+    lint_cmd.add_argument("files", nargs="*", metavar="FILE|NAME",
                           help="profile files (or built-in names)")
+    _add_profile_option(lint_cmd, required=False)
     lint_cmd.add_argument("--separately", action="store_true",
                           help="check each file on its own rather than their composition")
     lint_cmd.add_argument("--json", action="store_true", help="JSON for scripts")

@@ -48,6 +48,7 @@ from deid.beam.runner import is_local, make_runner, runner_name
 from deid.beam.verify import FINDINGS, REPORT_NAME, WriteVerifyReport
 from deid.keys import KeyUnavailable
 from deid.profile import Profile, ProfileError, builtin_names, load_profiles
+from deid.spelling import unknown_message
 
 EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE = 0, 1, 2
 _LOG = logging.getLogger("deid.run")
@@ -103,14 +104,24 @@ class Plan:
 def _unknown_arguments(argv: Sequence[str]) -> list[str]:
     """What no Beam option class and none of ours recognizes (Beam would drop it silently:
     a mistyped --secret_file would quietly fall back to $DEID_SECRET)."""
+    _, unknown = _beam_parser().parse_known_args(list(argv))
+    return unknown
+
+
+def _beam_parser() -> _BeamArgumentParser:
+    """A parser of every option `deid run` takes: ours and every Beam option class's."""
     parser = _BeamArgumentParser(allow_abbrev=False)
     classes: dict[str, type] = {}
     for cls in PipelineOptions.__subclasses__():
         classes.setdefault(str(cls), cls)
     for cls in classes.values():
         cls._add_argparse_args(parser)
-    _, unknown = parser.parse_known_args(list(argv))
-    return unknown
+    return parser
+
+
+def _known_options() -> list[str]:
+    """Every option `deid run` takes, for suggestions."""
+    return [s for action in _beam_parser()._actions for s in action.option_strings]
 
 
 def help_text() -> str:
@@ -128,7 +139,7 @@ def plan(argv: Sequence[str]) -> Plan:
     except SystemExit:  # argparse has printed what is wrong (an option without its value)
         raise UsageError("see `deid run --help`") from None
     if unknown:
-        raise UsageError(f"unknown arguments: {' '.join(unknown)} (see `deid run --help`)")
+        raise UsageError(f"{unknown_message(unknown, _known_options())} (see `deid run --help`)")
     options = PipelineOptions(list(argv))
     own = options.view_as(DeidentifyOptions)
     local = is_local(options)

@@ -106,7 +106,7 @@ def test_command_exit_codes_and_table(capsys):
 
 def test_command_usage_errors_exit_2(capsys, tmp_path):
     assert main(["profile", "lint", str(tmp_path / "missing.yaml")]) == 2
-    assert "no such profile" in capsys.readouterr().err
+    assert f"no such file: {tmp_path / 'missing.yaml'}" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         main(["profile", "lint"])
     assert exit_info.value.code == 2

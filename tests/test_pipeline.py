@@ -511,7 +511,7 @@ def test_exit_codes(tmp_path, monkeypatch, capsys):
     (["--input", "IN", "--output", "OUT", "--profile", "basic", "--stream_threshold_mb", "-1"],
      "--stream_threshold_mb must be 0 or more"),
     (["--input", "IN", "--output", "OUT", "--profile", "basic", "--secret-fil", "k"],
-     "unknown arguments: --secret-fil"),
+     "unrecognized arguments: --secret-fil (did you mean --secret-file?)"),
     (["--input", "IN", "--output", "OUT", "--profile", "basci", "--profile", "nope.yaml"],
      "no such profile"),
     (["--input", "IN", "--output", "OUT", "--profile", "basic", "--quarantine_output",

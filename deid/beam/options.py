@@ -49,12 +49,17 @@ OWN_OPTIONS = (
 )
 
 
+# The short forms every `deid` command shares.
+SHORT = {"profile": ["-p"]}
+
+
 def add_own_options(parser) -> None:
-    """`--name` and `--name-with-hyphens` alike (as `deid file` spells --secret-file)."""
+    """`--name` and `--name-with-hyphens` alike (as every `deid` command takes them)."""
     for name, kwargs in OWN_OPTIONS:
         flags = [f"--{name}"]
         if "_" in name:
             flags.append(f"--{name.replace('_', '-')}")
+        flags += SHORT.get(name, [])
         parser.add_argument(*flags, dest=name, **kwargs)
 
 

@@ -76,6 +76,8 @@ class Problem:
 
     def __str__(self) -> str:
         fix = f" (fix: {self.fix})" if self.fix else ""
+        if self.line == 0:  # not inside a file: the command line
+            return f"{self.message}{fix}"
         return f"{self.file}:{self.line}:{self.column}: {self.message}{fix}"
 
 
@@ -202,6 +204,27 @@ def _read_spec(spec: str, relative_to: Path | None) -> tuple[str, str]:
     if not resource.is_file():
         raise FileNotFoundError(spec)
     return f"profiles/{spec}.yaml", resource.read_text(encoding="utf-8")
+
+
+def missing_profile(spec: str, relative_to: Path | None = None) -> tuple[str, str]:
+    """(message, fix) for a profile that cannot be read: a file by its path, with the files of
+    its folder that are close; a built-in name with the names that are."""
+    if not _looks_like_path(spec):
+        builtins = builtin_names()
+        return (f"no such profile {spec!r}",
+                _suggest(spec, builtins) or f"built-in profiles: {', '.join(builtins)}")
+    path = Path(spec) if relative_to is None or Path(spec).is_absolute() else relative_to / spec
+    if path.is_dir():
+        return f"{path} is a folder, not a profile file", "name a .yaml file"
+    try:
+        near = [p.name for p in path.parent.iterdir() if p.suffix in (".yaml", ".yml")]
+    except OSError:
+        near = []
+    close = difflib.get_close_matches(path.name, near, n=1, cutoff=0.6)
+    fix = (f"did you mean {str(path.with_name(close[0]))!r}?" if close
+           else "check the path (relative to " + ("the profile's folder)" if relative_to
+                                                  is not None else "the current folder)"))
+    return f"no such file: {path}", fix
 
 
 # --- validation of one document ---------------------------------------------------------------
@@ -820,13 +843,11 @@ def load_documents(specs: Sequence[str]) -> list[ProfileDocument]:
         try:
             path, text = _read_spec(spec, relative_to)
         except (OSError, FileNotFoundError):
-            builtins = builtin_names()
-            fix = _suggest(spec, builtins) or f"built-in profiles: {', '.join(builtins)}"
+            message, fix = missing_profile(spec, relative_to)
             if where is None:
-                problems.append(Problem(spec, 0, 0, "no such profile", fix))
+                problems.append(Problem(spec, 0, 0, message, fix))
             else:
-                problems.append(Problem(where.file, where.line, where.column,
-                                        f"no such profile {spec!r}", fix))
+                problems.append(Problem(where.file, where.line, where.column, message, fix))
             return
         identity = str(Path(path).resolve()) if _looks_like_path(spec) else path
         if identity in stack:
