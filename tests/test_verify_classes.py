@@ -28,6 +28,8 @@ unlisted: {LO: X, SH: X, ST: X, LT: X, UT: X, UC: X, UR: X, AE: X, DA: X, DT: X,
 rules:
 - {attribute: Manufacturer, action: K}
 """
+# A profile with no unlisted policy at all: what it does not name, it does not allow.
+BARE = "name: bare\nrules:\n- {attribute: PatientName, action: Z}\n"
 CLEAN = "name: comments\nextends: [policy.yaml]\nrules:\n- {attribute: ImageComments, action: C}\n"
 
 
@@ -36,9 +38,10 @@ def profiles(tmp_path_factory):
     folder = tmp_path_factory.mktemp("profiles")
     (folder / "policy.yaml").write_text(POLICY)
     (folder / "comments.yaml").write_text(CLEAN)
+    (folder / "bare.yaml").write_text(BARE)
     return {"policy": load_profiles([str(folder / "policy.yaml")]),
             "clean": load_profiles([str(folder / "comments.yaml")]),
-            "basic": load_profiles(["basic"]),
+            "bare": load_profiles([str(folder / "bare.yaml")]),
             "pseudonym": load_profiles([str(folder / "policy.yaml"), "patient-pseudonym"])}
 
 
@@ -80,7 +83,7 @@ def test_unlisted_free_text(profiles):
     out.DocumentTitle = "Report for Jane Doe"
     assert _findings(data, out, profiles["policy"]) >= {"conformance/removed", "leak/text"}
     # A profile with no policy for it allows it no more than one that removes it.
-    assert "conformance/unallowed" in _findings(data, out, profiles["basic"])
+    assert "conformance/unallowed" in _findings(data, out, profiles["bare"])
 
 
 def test_retired_text(profiles):
@@ -94,7 +97,7 @@ def test_unknown_public_tag(profiles):
     data, out = _case(profiles, "policy", lambda ds: ds.add_new(unknown, "LO", "Jane Doe 4471"))
     out.add_new(0x00240FF1, "LO", "Jane Doe 4471")
     assert _findings(data, out, profiles["policy"]) >= {"conformance/removed", "leak/text"}
-    assert "conformance/unallowed" in _findings(data, out, profiles["basic"])
+    assert "conformance/unallowed" in _findings(data, out, profiles["bare"])
 
 
 def test_private_element(profiles):
@@ -113,7 +116,7 @@ def test_overlay_text(profiles):
     data, out = _case(profiles, "policy", add)
     add(out)
     assert _findings(data, out, profiles["policy"]) >= {"conformance/removed", "leak/text"}
-    assert "conformance/unallowed" in _findings(data, out, profiles["basic"])
+    assert "conformance/unallowed" in _findings(data, out, profiles["bare"])
 
 
 def test_sequence_contents_under_a_removed_sequence(profiles):

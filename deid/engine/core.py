@@ -32,7 +32,9 @@ from deid.profile.model import COMPOUND, MethodCode, Profile, Rule
 TEXT_VRS = frozenset({"AE", "CS", "LO", "SH", "PN", "ST", "LT", "UT", "UC", "UR"})
 CODE_WORD = re.compile(r"[ _]+")  # what separates the words of a CS value
 CLEANED_VRS = TEXT_VRS - {"PN"}  # a name is never cleaned in place: the unlisted policy decides
-TOKEN_VRS = frozenset({"PN", "LO", "SH", "AE", "UC", "DA", "DT"})
+# The VRs whose removed values are searched for in cleaned text; of long text (ST, LT, UT)
+# only whole values (a description copied into another), not its every word.
+TOKEN_VRS = frozenset({"PN", "LO", "SH", "AE", "UC", "DA", "DT", "ST", "LT", "UT"})
 DATE_VRS = frozenset({"DA", "DT", "TM"})
 REQUIRED = {0x00080016: "SOPClassUID", 0x00080018: "SOPInstanceUID",
             0x0020000D: "StudyInstanceUID", 0x0020000E: "SeriesInstanceUID"}

@@ -13,6 +13,7 @@ from deid.engine.detect import detect, name_variants, normalized
 
 MIN_TOKEN = 2  # shortest name component or value removed
 MIN_WORD = 4  # shortest word of a longer value removed on its own
+LONG_TEXT_VRS = frozenset({"ST", "LT", "UT"})  # paragraphs: only a copy of the whole is removed
 
 
 def date_spellings(value: str) -> list[str]:
@@ -38,6 +39,8 @@ def tokens_of(vr: str, value: str) -> list[str]:
                     for v in name_variants(*[p.strip() for p in (group.split("^") + ["", ""])[:3]])]
         return [p.strip() for p in parts + words + variants if len(p.strip()) >= MIN_TOKEN]
     out = [value] if len(value) >= MIN_TOKEN else []
+    if vr in LONG_TEXT_VRS:
+        return out
     out += [w for w in re.split(r"[\s,;:/]+", value) if len(w) >= MIN_WORD]
     return out
 
