@@ -44,7 +44,7 @@ from deid.beam import (
 )
 from deid.beam.options import add_own_options
 from deid.beam.paths import UsageError
-from deid.beam.runner import is_local, make_runner, runner_name
+from deid.beam.runner import is_local, make_runner, resolve_runner, runner_name
 from deid.beam.verify import FINDINGS, REPORT_NAME, WriteVerifyReport
 from deid.keys import KeyUnavailable
 from deid.profile import Profile, ProfileError, builtin_names, load_profiles
@@ -60,9 +60,10 @@ De-identify every DICOM file under the inputs with PS3.15 profiles, writing
 --linkage_output the crosswalks. The key comes from $DEID_SECRET or --secret_file."""
 
 EPILOG = """\
-Every standard Beam option passes through: --runner (default: the local FnApiRunner),
---direct_running_mode, --direct_num_workers, --project, --region, --temp_location,
---s3_endpoint_url, --flink_master, ...
+Every standard Beam option passes through: --runner (default: the local FnApiRunner; Beam's
+runner names, or package.module.Class whose options are then known too; not DaskRunner, which
+drops outputs), --direct_running_mode, --direct_num_workers, --project, --region,
+--temp_location, --s3_endpoint_url, --job_endpoint, --flink_master, ...
 
 exit codes: 0 all inputs written (or quarantine allowed), 1 inputs quarantined, a
 verification finding (--verify) or the run failed, 2 usage, profile or key error."""
@@ -134,6 +135,7 @@ def help_text() -> str:
 def plan(argv: Sequence[str]) -> Plan:
     """Check the command line, the profiles and the key before anything runs.
     Raises UsageError, ProfileError or KeyUnavailable."""
+    resolve_runner(argv)  # first: its options must be known to the parser
     try:
         unknown = _unknown_arguments(argv)
     except SystemExit:  # argparse has printed what is wrong (an option without its value)

@@ -24,11 +24,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(command: list[str], log: Path, ready: Callable[[], bool]) -> subprocess.Popen:
+def _start(command: list[str], log: Path, ready: Callable[[], bool],
+           env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start a server and wait until it answers; fail fast (with its log) if it exits or never
     answers. Beam's S3 and GCS clients retry an unreachable endpoint for minutes."""
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + READY_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -47,6 +48,17 @@ def _stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def _listens(port: int) -> Callable[[], bool]:
+    """A check that something accepts TCP connections on 127.0.0.1:port (a gRPC server)."""
+    def check() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            return False
+    return check
 
 
 def _answers(url: str) -> Callable[[], bool]:
