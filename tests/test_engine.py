@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import re
 from pathlib import Path
@@ -85,19 +86,103 @@ def test_attribute_outside_its_iod_is_removed():
     assert "StationName" not in out and "TreatmentMachineName" not in out
 
 
-def test_reference_sequence_x_z_u_keeps_references_in_type_1_position():
+def test_reference_sequences_are_kept_with_their_uids_replaced():
+    """X/Z/U*: basic chooses U (references stay whole, every UID in them replaced), whatever
+    the Type: Referenced Image Sequence is Type 2 in a functional group (Z would empty it),
+    Source Image Sequence Type 3 at the top (X would remove it)."""
     ds = base_dataset(EnhancedCTImageStorage)
     ref = Dataset()
     ref.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
     ref.ReferencedSOPInstanceUID = "1.2.3.4.5"
     shared = Dataset()
+    shared.ReferencedImageSequence = sequence_of(ref)
+    ds.SharedFunctionalGroupsSequence = sequence_of(shared)
+    ds.SourceImageSequence = sequence_of(copy.deepcopy(ref))
+    out = _run(ds)
+    for sequence in (out.SharedFunctionalGroupsSequence[0].ReferencedImageSequence,
+                     out.SourceImageSequence):
+        assert sequence[0].ReferencedSOPInstanceUID == hash_uid(KEY, "1.2.3.4.5")
+        assert sequence[0].ReferencedSOPClassUID == "1.2.840.10008.5.1.4.1.1.2"
+
+
+def test_a_curator_x_z_u_still_resolves_by_type(tmp_path):
+    (tmp_path / "p.yaml").write_text("name: c\nextends: [basic]\nrules:\n"
+                                     "  - {attribute: ReferencedImageSequence, action: X/Z/U*}\n")
+    ds = base_dataset(EnhancedCTImageStorage)
+    ref = Dataset()
+    ref.ReferencedSOPInstanceUID = "1.2.3.4.5"
+    shared = Dataset()
     shared.ReferencedImageSequence = sequence_of(ref)  # Type 2 here -> Z
     ds.SharedFunctionalGroupsSequence = sequence_of(shared)
-    # Defined in this IOD, but not at the top level: Type unknown -> last alternative, U.
-    ds.SourceImageSequence = sequence_of(ref)
-    out = _run(ds)
+    out = deidentify_dataset(ds, load_profiles([str(tmp_path / "p.yaml")]), KEY).dataset
     assert len(out.SharedFunctionalGroupsSequence[0].ReferencedImageSequence) == 0
-    assert out.SourceImageSequence[0].ReferencedSOPInstanceUID == hash_uid(KEY, "1.2.3.4.5")
+
+
+def test_what_the_table_removes_is_dummied_where_the_iod_requires_it():
+    """Table E.1-1 says X for Presentation Creation Date and Time, Type 1 in a GSPS (E.1: the
+    de-identifier keeps the IOD whole): dummied there, removed in a CT image, and removed in
+    an instance of a SOP class no IOD table knows (the table's own X)."""
+    gsps = base_dataset("1.2.840.10008.5.1.4.1.1.11.1")
+    ct = base_dataset()
+    unknown = base_dataset("1.2.826.0.1.3680043.8.498.999")
+    for ds in (gsps, ct, unknown):
+        ds.PresentationCreationDate = "20240115"
+        ds.PresentationCreationTime = "101112"
+    out = _run(gsps)
+    assert (out.PresentationCreationDate, out.PresentationCreationTime) == ("19000101", "000000")
+    for ds in (ct, unknown):
+        out = _run(ds)
+        assert "PresentationCreationDate" not in out and "PresentationCreationTime" not in out
+
+
+@pytest.mark.parametrize("animal", [True, False])
+def test_responsible_person_is_emptied_for_an_animal_and_removed_otherwise(animal: bool):
+    """Responsible Person and Organization are Type 2C in the Patient Module, required if the
+    patient is an animal (PS3.3 C.7.1.1); the table says X."""
+    ds = base_dataset()
+    ds.ResponsiblePerson = "Doe^John"
+    ds.ResponsibleOrganization = "Doe Farm"
+    if animal:
+        ds.PatientSpeciesDescription = "Canine species"
+    out = _run(ds)
+    for keyword in ("ResponsiblePerson", "ResponsibleOrganization"):
+        assert (keyword in out) is animal
+        if animal:
+            assert not out[keyword].value
+
+
+@pytest.mark.parametrize(("names", "present"), [(("basic",), False),
+                                                (("basic", "retain-long-modified-dates"), False),
+                                                (("basic", "retain-long-full-dates"), True)])
+def test_timezone_offset_is_removed_unless_dates_are_kept_whole(names: tuple, present: bool):
+    """Modified dates (E.3.6) move whole days; the offset says where the times were taken, so
+    its C removes it as Basic does (dummied +0000 where an IOD requires it)."""
+    ds = base_dataset()
+    ds.TimezoneOffsetFromUTC = "+0100"
+    out = _run(ds, *names)
+    assert ("TimezoneOffsetFromUTC" in out) is present
+    assert dummy_value("SH", 0x00080201) == "+0000"
+
+
+def test_retain_uids_keeps_the_uids_of_dummied_sr_content():
+    """E.3.9: all UIDs retained, those of content items (UID (0040,A124), references in a
+    dummied Content Sequence) included; under basic they are replaced like the rest."""
+    ds = base_dataset("1.2.840.10008.5.1.4.1.1.88.34")  # Comprehensive 3D SR
+    uidref = Dataset()
+    uidref.ValueType = "UIDREF"
+    uidref.UID = "1.2.826.0.1.3680043.8.498.77"
+    image = Dataset()
+    image.ValueType = "IMAGE"
+    ref = Dataset()
+    ref.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    ref.ReferencedSOPInstanceUID = "1.2.826.0.1.3680043.8.498.78"
+    image.ReferencedSOPSequence = sequence_of(ref)
+    ds.ContentSequence = sequence_of(uidref, image)
+    kept = _run(copy.deepcopy(ds), "basic", "retain-uids").ContentSequence
+    assert kept[0].UID == "1.2.826.0.1.3680043.8.498.77"
+    assert kept[1].ReferencedSOPSequence[0].ReferencedSOPInstanceUID.endswith(".498.78")
+    replaced = _run(ds).ContentSequence
+    assert hash_uid(KEY, "1.2.826.0.1.3680043.8.498.77") == replaced[0].UID
 
 
 # --- sequences and references -------------------------------------------------------------

@@ -42,6 +42,7 @@ PATIENT_ID, STUDY_UID = 0x00100020, 0x0020000D
 # Identifiers a coded value (CS) may carry, with the persons' names (Image Type's fourth value).
 ID_TAGS = frozenset({PATIENT_ID, 0x00101000, 0x00080050, 0x00200010})  # +OtherPatientIDs,
 # AccessionNumber, StudyID
+SPECIES = (0x00102201, 0x00102202)  # Patient Species Description, Code Sequence
 BURNED_IN_ANNOTATION = 0x00280301
 PIXEL_DATA_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)  # Float, Double Float, Pixel Data
 VALID_VRS = frozenset(vr.value for vr in VR)
@@ -191,6 +192,7 @@ class _Run:
         sop_class = str(dataset.get("SOPClassUID", "") or "")
         self.iod = standard.iod_of_sop_class(sop_class)
         self.originals = originals
+        self.animal = any(tag in dataset for tag in SPECIES)  # before anything changes
         self._offset: int | None = None
         self._decided: tuple[str, Rule | None] = ("K", None)
         self._invalid_vrs: list[tuple[Dataset, int]] = []
@@ -355,14 +357,26 @@ class _Run:
             self._record("X", None)
             del dataset[tag]
         elif vr == "UI":
+            rule = self._uid_kept(tag, path)
+            if rule is not None:
+                self._record("K", rule)  # E.3.9: all UIDs are retained, in SR content too
+                return
             self._record("U", None)
             self._replace_uids(dataset, tag)
         elif vr in TEXT_VRS - {"CS"} or vr in DATE_VRS:
             self._record("D", None)
             self._dated(dataset, tag, vr, "removed")
-            _overwrite(dataset, tag, vr, dummy_value(vr))
+            _overwrite(dataset, tag, vr, dummy_value(vr, tag))
         else:
             self._record("K", None)
+
+    def _uid_kept(self, tag: int, path: tuple[str, ...]) -> Rule | None:
+        """The rule that keeps a UID inside a dummied sequence (the Retain UIDs Option keeps
+        them all, PS3.15 E.3.9; a dummy UID would leave an SR pointing at a replaced twin of a
+        kept image's UID), or None: then it is replaced like any dummied UID."""
+        rule = (self._choose(self.profile.rules_for_tag(tag), path)
+                or self.profile.unlisted_rule(tag, "UI"))
+        return rule if rule is not None and rule.action == "K" else None
 
     def _private(self, dataset: Dataset, tag: int, element: DataElement | RawDataElement,
                  creators: dict[tuple[int, int], str], path: tuple[str, ...],
@@ -447,16 +461,30 @@ class _Run:
         """A compound code resolved by the attribute's Type in this instance's IOD
         (PS3.15 Table E.1-1a): Type 3 -> X, Type 2 -> Z, Type 1 -> D or U."""
         alternatives = COMPOUND[code]
+        keyword = keyword_of(tag)
+        # Unknown Type: the most conservative alternative, but where the table itself says X
+        # (only an IOD that requires the attribute keeps it), X.
+        unknown = alternatives[0 if standard.removed_unless_required(keyword) else -1]
         if self.iod is None:
-            return alternatives[-1]  # unknown SOP class: the most conservative alternative
-        kind = standard.attribute_type(self.iod, keyword_of(tag), path)
+            return unknown  # unknown SOP class
+        kind = standard.attribute_type(self.iod, keyword, path)
         if kind == "":
             # Not in this IOD at all: E.1-1 notes say such attributes may simply be removed.
             return alternatives[0]
         if kind is None:
-            return alternatives[-1]  # defined in the IOD, but not at this path: unknown Type
+            return unknown  # defined in the IOD, but not at this path
+        if kind.endswith("C"):
+            kind = kind[0] if self._condition(standard.condition_of(keyword)) else "3"
         needed = {"3": ("X", "Z", "D", "U"), "2": ("Z", "D", "U"), "1": ("D", "U")}[kind]
         return next(a for a in alternatives if a in needed)
+
+    def _condition(self, condition: str | None) -> bool:
+        """Whether the condition of a 1C or 2C Type holds for this instance. 'animal': PS3.3
+        C.7.1.1, the patient is an animal when Patient Species Description (0010,2201) or
+        Patient Species Code Sequence (0010,2202) is present (both are 1C: required if so)."""
+        if condition == "animal":
+            return self.animal
+        return False
 
     def _apply(self, dataset: Dataset, tag: int, vr: str, rule: Rule,
                path: tuple[str, ...]) -> None:
@@ -479,7 +507,7 @@ class _Run:
             elif vr == "SQ":
                 self._recurse(dataset, tag, path, "dummy")
             else:
-                _overwrite(dataset, tag, vr, dummy_value(vr))
+                _overwrite(dataset, tag, vr, dummy_value(vr, tag))
         elif action == "U":
             if vr == "SQ":
                 self._recurse(dataset, tag, path, "apply")

@@ -15,8 +15,16 @@ _DUMMIES: dict[str, object] = {
 }
 
 
-def dummy_value(vr: str) -> object:
-    """The dummy value of a VR ('US or SS' style VRs take the first)."""
+# Attributes whose values have a form of their own (PS3.3 C.12.1.1.8: Timezone Offset From UTC
+# is &ZZXX); dummied, they say nothing.
+_BY_TAG: dict[int, object] = {0x00080201: "+0000"}
+
+
+def dummy_value(vr: str, tag: int | None = None) -> object:
+    """The dummy value of an attribute, by its VR ('US or SS' style VRs take the first)
+    unless its values have a form of their own."""
+    if tag in _BY_TAG:
+        return _BY_TAG[tag]
     vr = vr.split(" or ")[0].split("/")[0]
     if vr == "SQ":
         return [Dataset()]

@@ -47,7 +47,7 @@ VALID_VRS = frozenset(vr.value for vr in VR)
 BINARY_VRS = {"OB", "OW", "OD", "OF", "OL", "OV", "UN"}
 # Which VRs each action can apply to; None: any.
 ACTION_VRS: dict[str, set[str] | None] = {
-    "U": {"UI"},
+    "U": {"UI", "SQ"},  # a sequence: every UID in it replaced (Table E.1-1a, X/Z/U*)
     "X/Z/U*": {"SQ"},
     "shift": {"DA", "DT", "TM"},
     "hash": TEXT_VRS - {"UR"} | {"UI"},

@@ -108,11 +108,12 @@ def iod_of_sop_class(sop_class_uid: str) -> str | None:
 
 @functools.lru_cache(maxsize=1 << 16)  # per element of every instance: looked up once
 def attribute_type(iod: str, keyword: str, path: tuple[str, ...]) -> str | None:
-    """The Type ('1', '2' or '3'; 1C and 2C as 1 and 2) of an attribute at a sequence path in
-    an IOD. '' when the IOD does not define the attribute anywhere; None when the Type is not
-    known: defined elsewhere in the IOD but not at this path, or an attribute whose Types were
-    not extracted (only those Table E.1-1 gives a compound code, and those the unlisted policy
-    resolves by Type)."""
+    """The Type ('1', '2' or '3'; 1C and 2C as 1 and 2, but for an attribute with a
+    condition_of, whose C is kept) of an attribute at a sequence path in an IOD. '' when the
+    IOD does not define the attribute anywhere; None when the Type is not known: defined
+    elsewhere in the IOD but not at this path, or an attribute whose Types were not extracted
+    (only those Table E.1-1 gives a compound code or removes where an IOD requires them, and
+    those the unlisted policy resolves by Type)."""
     data = _iod_types()
     if keyword not in _compound_keywords():
         return _unlisted_type(iod, keyword, path)
@@ -125,6 +126,24 @@ def attribute_type(iod: str, keyword: str, path: tuple[str, ...]) -> str | None:
 @cache
 def _compound_keywords() -> frozenset[str]:
     return frozenset(_iod_types()["keywords"])
+
+
+@functools.lru_cache(maxsize=1024)
+def removed_unless_required(keyword: str) -> bool:
+    """Whether Table E.1-1 removes the attribute (X) and only an IOD's Type keeps it: where its
+    Type is not known (an unknown SOP class, a path the IOD does not define), it is removed
+    (E.1.1: an attribute outside its IOD "may be removed")."""
+    return keyword in _removed_keywords()
+
+
+@cache
+def _removed_keywords() -> frozenset[str]:
+    return frozenset(_iod_types()["removed_unless_required"])
+
+
+def condition_of(keyword: str) -> str | None:
+    """The condition of a 1C or 2C Type the engine evaluates ('animal'), or None."""
+    return _iod_types()["conditions"].get(keyword)
 
 
 @cache

@@ -82,6 +82,14 @@ UNLISTED_POLICY: dict[str, tuple[str, str]] = {
 }
 # Every other VR (numbers, AS, AT, binary data, SQ whose items the profile walks) is kept.
 DATE_OPTIONS = {"retain_long_modified_dates": "shift", "retain_long_full_dates": "K"}
+# Conditional Types (1C, 2C) of attributes Table E.1-1 removes whose condition the engine can
+# evaluate on the instance: PS3.3 C.7.1.1, Patient Module, "Required if the patient is an
+# animal". Another condition is not evaluated: the attribute is removed, as the table says.
+REQUIRED_CONDITIONS = {"ResponsiblePerson": "animal", "ResponsibleOrganization": "animal"}
+# References (PS3.15 Table E.1-1a, X/Z/U*): the table lets a reference sequence be kept with
+# every UID in it replaced, which carries no identity once they are; keeping them keeps a
+# collection linked (a SEG on its source series, measurements on their images).
+KEEP_REFERENCES = "U"
 POLICY_TYPE_VRS = set(FREE_TEXT_VRS) | DATE_TIME_VRS  # policy resolved by the IOD's Type
 
 
@@ -146,13 +154,24 @@ def _extract_iod_types(iod_dir: Path, table: list[dict], dictionary: dict[str, l
     """Per IOD, the Type of every attribute whose Table E.1-1 action depends on it.
 
     Keys are the attribute keyword, then the path of enclosing sequence keywords joined by '/'
-    ('' at the top level). Only attributes with a compound action code in some column matter.
+    ('' at the top level). Only attributes with a compound action code in some column matter,
+    and those below.
+
+    Attributes the table removes (X) are kept only where an IOD requires them (Type 1 or 2,
+    or 1C or 2C with a condition in REQUIRED_CONDITIONS, whose C is kept): the rest of their
+    Types would only say X. E.1: the de-identifier must not "negatively affect the integrity
+    of the Information Object Definition".
     """
     compound = {
         dictionary[row["tag"]][0] for row in table
         if row["tag"] in dictionary
         and any(row.get(col) in COMPOUND_CODES for col in ["basic", *OPTION_COLUMNS])
     }
+    removed = {
+        dictionary[row["tag"]][0] for row in table
+        if row["tag"] in dictionary and "x" not in row["tag"]  # an overlay goes whole
+        and any(row.get(col) == "X" for col in ["basic", *OPTION_COLUMNS])
+    } - compound
     iod_modules = _load(iod_dir / "iod_module_map.json")
     module_attributes = _load(iod_dir / "module_attribute_map.json")
     iods: dict[str, dict[str, dict[str, str]]] = {}
@@ -161,22 +180,34 @@ def _extract_iod_types(iod_dir: Path, table: list[dict], dictionary: dict[str, l
         for module in modules:
             for attribute in module_attributes.get(module["key"], []):
                 keyword = attribute["keyword"]
-                if keyword not in compound:
+                if keyword in compound:
+                    kind = attribute["type"].rstrip("C")
+                elif keyword in removed and _required(keyword, attribute["type"]):
+                    kind = attribute["type"]
+                else:
                     continue
                 path = "/".join(attribute["path"])
                 # A module the IOD uses conditionally or optionally cannot lower a Type
-                # required elsewhere: keep the most demanding one.
-                kind = attribute["type"].rstrip("C")
+                # required elsewhere: keep the most demanding one ('1' < '1C' < '2' < '2C').
                 known = types.setdefault(keyword, {}).get(path)
                 if known is None or kind < known:
                     types[keyword][path] = kind
         iods[iod] = {k: dict(sorted(v.items())) for k, v in sorted(types.items())}
+    required = sorted({k for types in iods.values() for k in types} & removed)
     _write_json(out / "iod_types.json", {
         "source": "highdicom 2026b IOD and module tables (MIT licence)",
-        "keywords": sorted(compound),
+        "keywords": sorted(compound | set(required)),
+        "removed_unless_required": required,
+        "conditions": {k: REQUIRED_CONDITIONS[k] for k in required if k in REQUIRED_CONDITIONS},
         "sop_classes": _load(iod_dir / "sop_class_iod_map.json"),
         "iods": iods,
     })
+
+
+def _required(keyword: str, kind: str) -> bool:
+    """Whether a Type makes an attribute required: 1 and 2, or 1C and 2C whose condition the
+    engine evaluates."""
+    return kind in ("1", "2") or (kind in ("1C", "2C") and keyword in REQUIRED_CONDITIONS)
 
 
 def _extract_unlisted_types(iod_dir: Path, table: list[dict], dictionary: dict[str, list],
@@ -250,6 +281,9 @@ HEADER = """\
 # Action codes, PS3.15 Table E.1-1a: X remove; Z empty; D dummy value; K keep; C clean;
 # U replace UID (keyed hash). Z/D, X/Z, X/D, X/Z/D, X/Z/U*: the first, unless the attribute's
 # Type in the instance's IOD requires the next (Type 3 -> X, 2 -> Z, 1 -> D or U).
+# Where the table leaves a choice or an IOD requires what it removes, the comment says
+# what was chosen: X/Z/U* references are kept with their UIDs replaced (U); an X that some
+# IOD requires is X/Z/D, removed wherever the instance's IOD does not require it.
 """
 
 DESCRIPTIONS = {
@@ -312,6 +346,36 @@ def _option_action(column: str, code: str, vr: str) -> str:
     return "clean"
 
 
+def _table_rule(column: str, row: dict, dictionary: dict[str, list],
+                required: dict[str, str]) -> str | None:
+    """The rule line of one row of Table E.1-1 in one column ('basic' or an option's), or None
+    where the column says nothing. Where the table leaves a choice, or an IOD needs what it
+    removes, the action chosen and why are in the comment."""
+    keyword = _attribute(row["tag"], dictionary)
+    vr = dictionary.get(row["tag"], ["", ""])[1]
+    code, why = row.get(column, ""), ""
+    if not code and column == "retain_uids" and (row["basic"] == "U" or vr == "UI"):
+        # E.3.9: "all UIDs shall be retained"; the column leaves a few blank (UID (0040,A124)
+        # of SR content items, Digital Signature UID), which would leave an SR pointing at a
+        # replaced twin of an image's kept UID.
+        code, why = "K", "blank in this column: kept, as E.3.9 retains all UIDs"
+    if not code:
+        return None
+    action = code if column == "basic" else _option_action(column, code, vr)
+    if code == "X/Z/U*":
+        action, why = KEEP_REFERENCES, "table X/Z/U*: U, kept with its UIDs replaced"
+    elif keyword == "TimezoneOffsetFromUTC" and column == "retain_long_modified_dates":
+        # Shifting by whole days keeps times of day, but the offset says where they were
+        # taken: cleaned as Basic does, removed unless the IOD needs a value.
+        action, why = "X/Z/D", "table C: removed unless the IOD requires it"
+    elif code == "X" and keyword in required:
+        condition = required[keyword] and f", or 2C when the patient is an {required[keyword]}"
+        action = "X/Z/D"
+        why = f"table X: removed unless the IOD requires it (Type 1 or 2{condition})"
+    comment = _comment(row) + (f"; {why}" if why else "")
+    return _rule_line({"attribute": keyword}, action, comment)
+
+
 def _unlisted_block(actions: dict[str, str], reasons: dict[str, str]) -> str:
     """The 'unlisted' setting, one line per VR with its reason."""
     lines = ["unlisted:  # public attributes no rule names, by VR ('unknown': not in PS3.6)"]
@@ -367,10 +431,10 @@ def render(data: Path = DATA_DIR, out: Path = PROFILES_DIR) -> dict[str, str]:
     safe = _load(data / "safe_private.json")["attributes"]
     texts: dict[str, str] = {}
 
-    basic_rules = [
-        _rule_line({"attribute": _attribute(row["tag"], dictionary)}, row["basic"], _comment(row))
-        for row in table if row["tag"] != "private"
-    ]
+    types = _load(data / "iod_types.json")
+    required = {k: types["conditions"].get(k, "") for k in types["removed_unless_required"]}
+    basic_rules = [_table_rule("basic", row, dictionary, required)
+                   for row in table if row["tag"] != "private"]
     basic_rules += [
         "# Not in Table E.1-1. An overlay goes whole with its Overlay Data: a half overlay is "
         "invalid, and its",
@@ -413,14 +477,8 @@ def render(data: Path = DATA_DIR, out: Path = PROFILES_DIR) -> dict[str, str]:
                 for a in safe
             ]
         else:
-            rules = []
-            for row in table:
-                code = row.get(column)
-                if not code or row["tag"] == "private":
-                    continue
-                vr = dictionary.get(row["tag"], ["", ""])[1]
-                rules.append(_rule_line({"attribute": _attribute(row["tag"], dictionary)},
-                                        _option_action(column, code, vr), _comment(row)))
+            rules = [line for row in table if row["tag"] != "private"
+                     and (line := _table_rule(column, row, dictionary, required))]
             if column == "clean_graphics":
                 rules += _graphics_groups(dictionary)
         title = codes[PROFILE_SECTIONS[name][1]]["meaning"]

@@ -162,9 +162,12 @@ class _Walk:
             return ("parse", None) if vr == "SQ" and self.profile.by_private else ("X", None)
         if elem == 0 or group in (0x0000, 0x0002, 0x0004):
             return "X", None  # group lengths, command, meta and directory elements (E.1.1)
-        if mode == "dummy":
-            return "unruled", None  # Table E.1-1a: the sequence's D covers its contents
         rule = self.choose(self.profile.rules_for_tag(tag), path)
+        if mode == "dummy":
+            # Table E.1-1a: the sequence's D covers its contents; but a UID the profile keeps
+            # (E.3.9: Retain UIDs keeps all) is kept there too.
+            kept = vr == "UI" and (rule or self.profile.unlisted_rule(tag, vr))
+            return ("K", kept) if kept and kept.action == "K" else ("unruled", None)
         if rule is None and mode == "clean" and vr in TEXT_VRS - {"PN"}:
             return "unruled", None  # cleaned, as its sequence is
         rule = rule or self.profile.unlisted_rule(tag, vr)
@@ -255,7 +258,7 @@ class _Walk:
         elif _is_empty(output):
             self.finding("dummied", at, "the profile gives it a dummy value (D) but it is empty")
         elif (values_of(output) == values_of(original)
-              and values_of(output) != [str(dummy_value(original.VR))]):
+              and values_of(output) != [str(dummy_value(original.VR, int(original.tag)))]):
             self.finding("dummied", at, "the profile gives it a dummy value (D) but it still "
                                         "has the original value")
 
@@ -346,7 +349,7 @@ class _Walk:
             self.sequence(original, output, path, at, mode)
         elif mode == "dummy" and (vr in TEXT_VRS - {"CS"} or vr in DATE_VRS):
             self.collect_tokens(original, at)
-            if output is None or values_of(output) != [str(dummy_value(vr))]:
+            if output is None or values_of(output) != [str(dummy_value(vr, int(original.tag)))]:
                 self.finding("dummied", at, "inside a dummied sequence, text must be dummied")
         elif mode == "dummy" and vr == "UI":
             self.record_uids(original, output)
