@@ -41,8 +41,15 @@ from deid.curator.composition import (
     keyword_of,
     tag_text,
 )
-from deid.profile.loader import Located, Problem, ProfileError, load_documents, load_profiles
-from deid.profile.model import PixelRule, Profile, Rule, Source
+from deid.profile.loader import (
+    ACTION_VRS,
+    Located,
+    Problem,
+    ProfileError,
+    load_documents,
+    load_profiles,
+)
+from deid.profile.model import ANY_PRIVATE, PixelRule, Profile, Rule, Source
 
 BINARY_NUMBER_VRS = frozenset({"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD"})
 
@@ -96,6 +103,7 @@ def lint(specs: Sequence[str]) -> list[Finding]:
         findings.extend(_template_reads(composition, profile))
     findings.extend(_condition_values(composition))
     findings.extend(_lookup_tables(composition))
+    findings.extend(_private_vrs(composition))
     findings.extend(_pixel_rules(composition, profile))
     if profile is not None:
         findings.extend(_pixel_tools(composition, profile))
@@ -120,7 +128,9 @@ def _rule_text(rule: Rule) -> str:
     """How a rule reads in a fix: '- {attribute: X, action: K}'."""
     if rule.selector.startswith("any unlisted"):
         return ""
-    if " (" in rule.selector and rule.selector.endswith(")") and ",xx" in rule.selector:
+    if rule.selector.endswith(" (every element)"):
+        selector = f"private: {{creator: {rule.selector.rsplit(' (', 1)[0]}}}"
+    elif " (" in rule.selector and rule.selector.endswith(")") and ",xx" in rule.selector:
         creator, tag = rule.selector.rsplit(" ", 1)
         selector = f"private: {{creator: {creator}, tag: '{tag}'}}"
     elif rule.selector.startswith("("):
@@ -475,6 +485,51 @@ def _regions_outside(file: str, rule: PixelRule) -> list[Finding]:
                 f"region {region} of pixel rule {rule.name!r} {' and '.join(outside)}: it is "
                 "outside the image its match pins", "measure the region on an image of the "
                 "device; left + width <= Columns, top + height <= Rows"))
+    return findings
+
+
+def private_vr(creator: str, group: int, offset: int) -> tuple[str, str] | None:
+    """(VR, where it comes from) of a creator's private element in pydicom's private
+    dictionary, or None."""
+    from pydicom.datadict import private_dictionary_VR
+
+    try:
+        return private_dictionary_VR((group << 16) | 0x1000 | offset, creator), \
+            "pydicom's private dictionary"
+    except KeyError:
+        return None
+
+
+def _private_vrs(composition: Composition) -> list[Finding]:
+    """A private rule whose action cannot suit the element's VR (its 'vr:', else pydicom's
+    private dictionary): a UID written into an LO, a date shift on a number. The engine removes
+    such an element (fail closed), which is seldom what the rule meant."""
+    findings = []
+    for index, doc in enumerate(composition.documents):
+        if composition.is_builtin(index):
+            continue  # generated from the Standard's and TCIA's tables, which fix the VRs
+        for key, rule in doc.rules:
+            if key[0] != "private" or key[3] == ANY_PRIVATE:
+                continue
+            known = ((rule.vr, "its 'vr'") if rule.vr is not None
+                     else private_vr(key[1], key[2], key[3]))
+            allowed = ACTION_VRS.get(rule.action)
+            if known is None or allowed is None:
+                continue
+            vr, origin = known
+            if set(vr.split("/")) & allowed:
+                if rule.value is not None and "/" not in vr and _invalid(vr, rule.value):
+                    findings.append(Finding(
+                        rule.source.file, rule.source.line, rule.source.column, "vr",
+                        f"the value of the rule for {rule.selector} is not a valid {vr} value "
+                        f"({origin} says {vr})", f"write a value the VR {vr} allows"))
+                continue
+            findings.append(Finding(
+                rule.source.file, rule.source.line, rule.source.column, "vr",
+                f"action {rule.action} cannot suit {rule.selector}: its VR is {vr} ({origin}), "
+                "so the engine removes the element instead (fail closed)",
+                f"choose an action its VR ({vr}) takes: keep, remove, empty or dummy; or "
+                "check the creator and the tag"))
     return findings
 
 

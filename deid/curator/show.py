@@ -17,7 +17,7 @@ from deid.curator.composition import (
     tag_text,
 )
 from deid.profile.loader import builtin_names
-from deid.profile.model import Profile, Rule
+from deid.profile.model import ANY_PRIVATE, Profile, Rule
 
 
 @dataclass(frozen=True)
@@ -112,9 +112,10 @@ def rule_rows(profile: Profile) -> list[RuleRow]:
             name = info.keyword if info and not rule.selector.startswith("(") else rule.selector
             rows.append(RuleRow(_pattern_text(mask, value), name, rule, "pattern", order))
     for (creator, group, offset) in sorted(profile.by_private):
+        tag = (f"({group:04X},xx{offset:02X})" if offset != ANY_PRIVATE
+               else f"({group:04X},xxxx)" if group != ANY_PRIVATE else "(gggg,xxxx)")
         for order, rule in enumerate(profile.by_private[(creator, group, offset)], start=1):
-            rows.append(RuleRow(f"({group:04X},xx{offset:02X})", f"private {creator}", rule,
-                                "private", order))
+            rows.append(RuleRow(tag, f"private {creator}", rule, "private", order))
     for vr in sorted(profile.unlisted):
         rows.append(RuleRow("*", f"any unlisted {vr}", profile.unlisted[vr], "unlisted", 1))
     return rows

@@ -390,7 +390,7 @@ class _Run:
             self._record("X", None)
             del dataset[tag]
             return
-        rule = self._choose(self.profile.by_private.get((creator, group, elem & 0xFF), ()), path)
+        rule = self._choose(self.profile.private_rules(creator, group, elem & 0xFF), path)
         if rule is not None and rule.vr is not None and not _agrees(element, rule.vr):
             # E.3.10: the element Table E.3.10-1 calls safe has that VR; text where it says DS
             # is another element (or another vendor's reuse of the tag).

@@ -8,6 +8,7 @@ import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from deid import standard
 from deid.profile.model import (
     ACTION_ALIASES,
     ACTIONS,
+    ANY_PRIVATE,
     DateShift,
     Lookup,
     MethodCode,
@@ -60,8 +62,12 @@ BASIC_CODE = "113100"  # CID 7050 Basic Application Confidentiality Profile
 PIXELS_KEYS = ("ultrasound_regions", "ocr", "rules")
 PIXEL_RULE_KEYS = ("name", "match", "blank", "note")
 PIXEL_SETTINGS = {"ultrasound_regions": ("off", "keep-inside"), "ocr": ("off", "check", "redact")}
-TAG_RE = re.compile(r"^\(?([0-9A-Fa-fx]{4}),?([0-9A-Fa-fx]{4})\)?$")
-PRIVATE_TAG_RE = re.compile(r"^\(?([0-9A-Fa-f]{4}),?(?:xx|XX)([0-9A-Fa-f]{2})\)?$")
+# A tag as curators type it: '(0010,0010)', '0010,0010', '00100010', '(0010, 0010)', with
+# 'x' for the digits of a repeating group ('(60xx,3000)') or of a private block ('(0019,xx02)').
+TAG_RE = re.compile(r"^\(?\s*([0-9A-Fa-fxX]{4})\s*,?\s*([0-9A-Fa-fxX]{4})\s*\)?$")
+# Halves of a tag that YAML split at the comma: {attribute: (0010,0010)} unquoted in a flow
+# mapping reads as attribute '(0010' and a key '0010)'.
+TAG_HALF_RE = (re.compile(r"^\(?\s*[0-9A-Fa-fxX]{4}$"), re.compile(r"^\s*[0-9A-Fa-fxX]{4}\s*\)$"))
 
 
 @dataclass(frozen=True)
@@ -329,18 +335,82 @@ def _check_settings(data: Located, check: _Checker) -> None:
                 check.add(unlisted.value_marks[vr] if isinstance(unlisted, Located) else where(
                     "unlisted"), f"unlisted {vr}: action must be one of "
                     f"{', '.join(UNLISTED_ACTIONS)}")
-    shift = data.get("date_shift")
-    if shift is not None:
-        ok = (isinstance(shift, dict) and set(shift) <= {"min_days", "max_days"}
-              and all(isinstance(v, int) for v in shift.values())
-              and shift.get("min_days", -3650) <= shift.get("max_days", -1))
-        if not ok:
-            check.add(where("date_shift"), "'date_shift' is {min_days: N, max_days: M}, N <= M",
-                      "e.g. 'date_shift: {min_days: -3650, max_days: -1}'")
+    if "date_shift" in data:
+        _check_date_shift(data, check)
     code = data.get("method_code")
     if code is not None and not (isinstance(code, dict) and {"value", "scheme", "meaning"} <= set(
             code)):
         check.add(where("method_code"), "'method_code' needs value, scheme and meaning")
+
+
+DATE_SHIFT_KEYS = ("min_days", "max_days")
+DATE_SHIFT_EXAMPLE = "e.g. 'date_shift: {min_days: -3650, max_days: -1}'"
+# A shifted date is written only between these years (deid.engine.dates); a range must keep
+# the dates of 1900 to 2100 inside them.
+SHIFT_YEARS = (1000, 9999)
+SHIFT_LIMITS = (-(date(1900, 1, 1) - date(SHIFT_YEARS[0], 1, 1)).days,
+                (date(SHIFT_YEARS[1], 12, 31) - date(2100, 12, 31)).days)
+
+
+def _check_date_shift(data: Located, check: _Checker) -> None:
+    """'date_shift: {min_days: N, max_days: M}': each mistake its own message."""
+    shift = data["date_shift"]
+    if not isinstance(shift, Located):
+        fixed = _whole_days(shift)
+        fix = (f"for a fixed shift of {fixed} days write 'date_shift: {{min_days: {fixed}, "
+               f"max_days: {fixed}}}'" if fixed is not None else DATE_SHIFT_EXAMPLE)
+        check.add(data.value_marks["date_shift"], "'date_shift' is a range of days, "
+                  "{min_days: N, max_days: M}, not a single value", fix)
+        return
+    for key in shift:
+        if key not in DATE_SHIFT_KEYS:
+            near = [k for k in DATE_SHIFT_KEYS if k.startswith(str(key))]
+            check.add(shift.key_marks[key], f"unknown date_shift key {key!r}",
+                      f"did you mean {near[0]!r}?" if near else _suggest(str(key),
+                                                                         DATE_SHIFT_KEYS)
+                      or "use min_days and max_days")
+    days = {}
+    for key in DATE_SHIFT_KEYS:
+        if key not in shift:
+            continue
+        value = shift[key]
+        if isinstance(value, int) and not isinstance(value, bool):
+            days[key] = value
+            continue
+        whole = _whole_days(value)
+        if isinstance(value, float):
+            message, fix = (f"{key} is {value}: a shift is a whole number of days",
+                            f"write {key}: {round(value)}")
+        elif whole is not None:
+            message, fix = (f"{key} is {value!r}: write the number of days alone, without "
+                            "units or quotes", f"write {key}: {whole}")
+        else:
+            message, fix = f"{key} is {value!r}, not a number of days", DATE_SHIFT_EXAMPLE
+        check.add(shift.value_marks[key], message, fix)
+    low, high = days.get("min_days", DateShift.min_days), days.get("max_days",
+                                                                    DateShift.max_days)
+    if low > high:
+        check.add(shift.value_marks.get("min_days", (shift.line, shift.column)),
+                  f"min_days ({low}) is more than max_days ({high})", "swap them")
+    for key, value, limit in (("min_days", low, SHIFT_LIMITS[0]),
+                              ("max_days", high, SHIFT_LIMITS[1])):
+        bound = "at or above" if key == "min_days" else "at or below"
+        if key in days and (value < limit if key == "min_days" else value > limit):
+            check.add(shift.value_marks[key],
+                      f"{key} {value} moves dates out of the years {SHIFT_YEARS[0]} to "
+                      f"{SHIFT_YEARS[1]} a DICOM date can be written in, so they would be "
+                      "emptied", f"keep {key} {bound} {limit} days (a few years are enough to "
+                      "hide a date)")
+
+
+def _whole_days(value: Any) -> int | None:
+    """The whole number of days in '-30', '-30 days', '30d' or -30.0, or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value) if float(value).is_integer() else None
+    match = re.fullmatch(r"\s*([+-]?\d+)\s*(?:d|days?)?\s*", str(value), re.IGNORECASE)
+    return int(match.group(1)) if match else None
 
 
 def _parse_selector(raw: Located, check: _Checker) -> tuple[tuple, str, str | None] | None:
@@ -350,23 +420,14 @@ def _parse_selector(raw: Located, check: _Checker) -> tuple[tuple, str, str | No
                   "e.g. '{attribute: PatientName, action: X}'")
         return None
     if "private" in raw:
-        where = raw.value_marks["private"]
-        spec = raw["private"]
-        if not (isinstance(spec, dict) and set(spec) == {"creator", "tag"}
-                and isinstance(spec["creator"], str) and isinstance(spec["tag"], str)):
-            check.add(where, "'private' is {creator: ..., tag: '(gggg,xxee)'}",
-                      "e.g. \"private: {creator: GEMS_PARM_01, tag: '(0043,xx39)'}\"")
-            return None
-        match = PRIVATE_TAG_RE.match(spec["tag"].strip())
-        if not match or int(match.group(1), 16) % 2 == 0:
-            check.add(where, f"bad private tag {spec['tag']!r}",
-                      "write an odd group and the element offset: '(0043,xx39)'")
-            return None
-        group, offset = int(match.group(1), 16), int(match.group(2), 16)
-        text = f"{spec['creator']} ({group:04X},xx{offset:02X})"
-        return ("private", spec["creator"].strip(), group, offset), text, None
+        return _private_selector(raw, check)
     where = raw.value_marks["attribute"]
     attribute = raw["attribute"]
+    if isinstance(attribute, int) and not isinstance(attribute, bool):
+        written = _unquoted_number(attribute)
+        check.add(where, f"the tag {written} must be quoted: YAML reads it unquoted as the "
+                  f"number {attribute}", f"write '{written}' (with the quotes)")
+        return None
     if not isinstance(attribute, str):
         check.add(where, f"attribute {attribute!r} is neither a keyword nor a tag",
                   "quote tags: '(0010,0010)'")
@@ -375,6 +436,7 @@ def _parse_selector(raw: Located, check: _Checker) -> tuple[tuple, str, str | No
     match = TAG_RE.match(attribute)
     if match:
         group, element = match.groups()
+        attribute = f"({group.upper().replace('X', 'x')},{element.upper().replace('X', 'x')})"
         if "x" in (group + element).lower():
             mask = int("".join("0" if c in "xX" else "F" for c in group + element), 16)
             value = int((group + element).lower().replace("x", "0"), 16)
@@ -400,11 +462,73 @@ def _parse_selector(raw: Located, check: _Checker) -> tuple[tuple, str, str | No
     return ("tag", info.tag), attribute, info.vr
 
 
+def _unquoted_number(number: int) -> str:
+    """How a tag YAML read as a number was written: '00100010' is octal to YAML 1.1 (a leading
+    0 and digits up to 7, so below 8**7), other digits a decimal number."""
+    return f"{number:o}".zfill(8) if 0 <= number < 8 ** 7 else str(number).zfill(8)
+
+
+def _private_selector(raw: Located, check: _Checker) -> tuple[tuple, str, str | None] | None:
+    """A private rule's selector: a creator's element '(0043,xx39)' (a tag copied from a file,
+    '(0043,1039)', names the same element: its block byte differs from file to file), every
+    element of the creator's block in a group '(0043,xxxx)', or, without 'tag', every element
+    of the creator."""
+    where = raw.value_marks["private"]
+    spec = raw["private"]
+    usage = ("\"private: {creator: GEMS_PARM_01, tag: '(0043,xx39)'}\", or without tag for "
+             "every element of the creator")
+    if not (isinstance(spec, dict) and "creator" in spec and set(spec) <= {"creator", "tag"}
+            and isinstance(spec["creator"], str) and spec["creator"].strip()
+            and isinstance(spec.get("tag", ""), str)):
+        if isinstance(spec, dict) and isinstance(spec.get("tag"), int):
+            written = _unquoted_number(spec["tag"])
+            check.add(where, f"the tag {written} must be quoted: YAML reads it unquoted as the "
+                      f"number {spec['tag']}", f"write '{written}' (with the quotes)")
+            return None
+        check.add(where, "'private' is {creator: NAME, tag: '(gggg,xxee)'}", f"e.g. {usage}")
+        return None
+    creator = spec["creator"].strip()
+    if "tag" not in spec:
+        return ("private", creator, ANY_PRIVATE, ANY_PRIVATE), f"{creator} (every element)", None
+    match = TAG_RE.match(spec["tag"].strip())
+    group_text, element = match.groups() if match else ("", "")
+    if (not match or "x" in group_text.lower() or int(group_text, 16) % 2 == 0
+            or not re.fullmatch(r"(xx|[0-9a-f]{2})([0-9a-f]{2}|xx)", element, re.IGNORECASE)
+            or (element[:2].lower() != "xx" and not 0x10 <= int(element[:2], 16) <= 0xFF)):
+        check.add(where, f"bad private tag {spec['tag']!r}",
+                  "write an odd group and the element offset: '(0043,xx39)', or '(0043,xxxx)' "
+                  "for the creator's whole block")
+        return None
+    group = int(group_text, 16)
+    if element[2:].lower() == "xx":
+        return ("private", creator, group, ANY_PRIVATE), f"{creator} ({group:04X},xxxx)", None
+    offset = int(element[2:], 16)
+    return ("private", creator, group, offset), f"{creator} ({group:04X},xx{offset:02X})", None
+
+
+def _split_tag(raw: Located) -> str | None:
+    """The tag of a rule whose unquoted '(gggg,eeee)' YAML split at its comma, or None."""
+    attribute = raw.get("attribute")
+    if not isinstance(attribute, str) or not TAG_HALF_RE[0].match(attribute):
+        return None
+    second = next((k for k in raw if isinstance(k, str) and raw[k] is None
+                   and TAG_HALF_RE[1].match(k)), None)
+    if second is None:
+        return None
+    del raw[second]
+    return f"{attribute.strip()},{second.strip()}"
+
+
 def _parse_rule(raw: Any, profile: str, check: _Checker,
                 folder: Path | None) -> tuple[tuple, Rule] | None:
     if not isinstance(raw, Located):
         check.add((1, 1), f"a rule is a mapping, not {raw!r}",
                   "write '- {attribute: Keyword, action: X}'")
+        return None
+    split = _split_tag(raw)
+    if split is not None:
+        check.add(raw.value_marks["attribute"], f"the tag {split} must be quoted: unquoted, "
+                  "YAML splits it at the comma", f"write '{split}' (with the quotes)")
         return None
     for key in raw:
         if key not in RULE_KEYS:
@@ -622,32 +746,63 @@ def _lookup_rule(raw: Located, rule: Rule, check: _Checker, folder: Path | None)
         check.add(where, f"cannot read lookup file {file_name!r}: {exc.strerror}",
                   "paths are relative to the profile's folder")
         return None
-    if not rows or len(rows[0]) < 2:
-        check.add(where, f"lookup file {file_name!r} needs a header and two columns",
-                  "first line e.g. 'original,replacement'")
+    table = _lookup_table(raw, rows, file_name, where, check)
+    if table is None:
         return None
-    header = rows[0]
+    lookup = Lookup(file=str(path), table=table, key_tag=key_tag, missing=missing)
+    return Rule(**{**rule.__dict__, "lookup": lookup})
+
+
+def _lookup_table(raw: Located, rows: list[list[str]], file_name: str, where: tuple[int, int],
+                  check: _Checker) -> dict[str, str] | None:
+    """Original -> replacement from a lookup file's rows: a header line naming the columns
+    ('from_column' and 'to_column', by default the first two), then one row per original
+    value. Each problem names the line (never a value: the file holds identifiers)."""
+    if not rows:
+        check.add(where, f"lookup file {file_name!r} is empty",
+                  "first line e.g. 'original,replacement', then one row per value")
+        return None
+    header = [name.strip() for name in rows[0]]
+    if len(header) < 2:
+        other = next((d for d in (";", "\t", "|") if d in rows[0][0]), None)
+        if other is not None:
+            check.add(where, f"lookup file {file_name!r} line 1 separates its columns with "
+                      f"{other!r}, not commas", "save the table as CSV (comma-separated)")
+        else:
+            check.add(where, f"lookup file {file_name!r} line 1 has one column: it needs a "
+                      "header and two columns", "first line e.g. 'original,replacement'")
+        return None
     columns = []
     for option, default in (("from_column", header[0]), ("to_column", header[1])):
         name = raw.get(option, default)
         if name not in header:
-            check.add(raw.value_marks.get(option, where), f"lookup file has no column {name!r}",
-                      f"columns are {', '.join(header)}")
+            check.add(raw.value_marks.get(option, where),
+                      f"lookup file {file_name!r} line 1 (the header) has no column {name!r}",
+                      # Not the header's cells: without a header, they are values.
+                      _suggest(name, header) or "the first line of the file names the "
+                      "columns (a header such as 'original,replacement'); from_column and "
+                      "to_column choose two of them")
             return None
         columns.append(header.index(name))
     table: dict[str, str] = {}
+    first_line: dict[str, int] = {}
     for number, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue  # a blank line
         if len(row) <= max(columns):
-            check.add(where, f"lookup file {file_name!r} line {number} has too few columns")
+            check.add(where, f"lookup file {file_name!r} line {number} has {len(row)} "
+                      f"column{'s' if len(row) != 1 else ''}, the header {len(header)}",
+                      "every row has the header's columns (quote a value holding a comma)")
             return None
         original = row[columns[0]].strip()
         if original in table:
-            check.add(where, f"lookup file {file_name!r} line {number} repeats an original value",
-                      "each original value appears once")
+            check.add(where, f"lookup file {file_name!r} line {number} repeats the original "
+                      f"value of line {first_line[original]}",
+                      "each original value appears once: delete one of the two lines")
             return None
         table[original] = row[columns[1]].strip()
-    lookup = Lookup(file=str(path), table=table, key_tag=key_tag, missing=missing)
-    return Rule(**{**rule.__dict__, "lookup": lookup})
+        first_line[original] = number
+    return table
 
 
 # --- pixel rules (PS3.15 E.3.1) -------------------------------------------------------------

@@ -24,6 +24,10 @@ ACTION_NAMES = {"X": "remove", "Z": "empty", "D": "dummy", "K": "keep", "C": "cl
 COMPOUND = {"Z/D": ("Z", "D"), "X/Z": ("X", "Z"), "X/D": ("X", "D"), "X/Z/D": ("X", "Z", "D"),
             "X/Z/U*": ("X", "Z", "U")}
 
+# A private rule's group or element offset that matches any: a rule for a creator's whole
+# block in a group, or for every element of the creator.
+ANY_PRIVATE = -1
+
 PrivatePolicy = Literal["remove", "keep"]
 BurnedInPolicy = Literal["reject", "clean", "accept"]
 UltrasoundPolicy = Literal["off", "keep-inside"]
@@ -234,6 +238,17 @@ class Profile:
         for mask, value, pattern_rules in self.by_pattern:
             if tag & mask == value:
                 return pattern_rules
+        return ()
+
+    def private_rules(self, creator: str, group: int, offset: int) -> tuple[Rule, ...]:
+        """The candidate rules of a private element: the most specific selector first, as for
+        repeating groups: the element's own, then its creator's block in its group, then
+        every element of its creator."""
+        for key in ((creator, group, offset), (creator, group, ANY_PRIVATE),
+                    (creator, ANY_PRIVATE, ANY_PRIVATE)):
+            rules = self.by_private.get(key)
+            if rules is not None:
+                return rules
         return ()
 
     def unlisted_rule(self, tag: int, vr: str) -> Rule | None:

@@ -152,7 +152,7 @@ class _Walk:
             creator = creators.get((group, elem >> 8)) if elem >= 0x1000 else None
             if not creator or group in (0x0001, 0x0003, 0x0005, 0x0007, 0xFFFF):
                 return "X", None
-            rule = self.choose(self.profile.by_private.get((creator, group, elem & 0xFF), ()),
+            rule = self.choose(self.profile.private_rules(creator, group, elem & 0xFF),
                                path)
             if rule is not None:
                 return rule.action, rule
