@@ -3,8 +3,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# tool:Debian package: Tesseract OCR (pixel tests), dciodvfy from dicom3tools (IOD checks).
-SYSTEM_TOOLS := tesseract:tesseract-ocr dciodvfy:dicom3tools
+# tool (a command or a file):Debian package: Tesseract OCR (pixel tests), dciodvfy from
+# dicom3tools (IOD checks), Orthanc and its DICOMweb plugin (the DICOMweb tests' store).
+SYSTEM_TOOLS := tesseract:tesseract-ocr dciodvfy:dicom3tools Orthanc:orthanc \
+	/usr/share/orthanc/plugins/libOrthancDicomWeb.so:orthanc-dicomweb
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: install demo test test-slow lint generate reliability bench bench-quick clean
@@ -16,7 +18,7 @@ $(STAMP): pyproject.toml
 	@# Debian tools some tests use, where apt-get is usable; never fails the install: the
 	@# tests that need a missing tool skip and say why.
 	@for pair in $(SYSTEM_TOOLS); do tool=$${pair%%:*}; package=$${pair#*:}; \
-		command -v $$tool >/dev/null || { command -v apt-get >/dev/null \
+		command -v $$tool >/dev/null || [ -e $$tool ] || { command -v apt-get >/dev/null \
 		&& [ "$$(id -u)" = 0 ] && export DEBIAN_FRONTEND=noninteractive \
 		&& { apt-get install -y -q $$package \
 			|| { apt-get update -q && apt-get install -y -q $$package; }; } >/dev/null 2>&1; } \

@@ -5,12 +5,14 @@
 
 This module only checks the command line and wires it to the transforms in deid.beam; see
 "Running the pipeline" in README.md. Exit codes: 0 every input written (or quarantine allowed),
-1 something was quarantined or the run failed, 2 usage, profile or key error.
+1 something was quarantined, 2 usage, profile or key error, 3 the run failed (a DICOMweb store
+down included).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import sys
@@ -42,6 +44,13 @@ from deid.beam import (
     metrics,
     paths,
 )
+from deid.beam.dicomweb import (
+    ReadDicomweb,
+    Store,
+    StoreInstances,
+    StoreUnavailable,
+    is_dicomweb,
+)
 from deid.beam.options import add_own_options
 from deid.beam.paths import UsageError
 from deid.beam.runner import is_local, make_runner, resolve_runner, runner_name
@@ -50,7 +59,7 @@ from deid.keys import KeyUnavailable
 from deid.profile import Profile, ProfileError, builtin_names, load_profiles
 from deid.spelling import unknown_message
 
-EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
 _LOG = logging.getLogger("deid.run")
 
 DESCRIPTION = """\
@@ -65,8 +74,9 @@ runner names, or package.module.Class whose options are then known too; not Dask
 drops outputs), --direct_running_mode, --direct_num_workers, --project, --region,
 --temp_location, --s3_endpoint_url, --job_endpoint, --flink_master, ...
 
-exit codes: 0 all inputs written (or quarantine allowed), 1 inputs quarantined, a
-verification finding (--verify) or the run failed, 2 usage, profile or key error."""
+exit codes: 0 all inputs written (or quarantine allowed), 1 inputs quarantined or a
+verification finding (--verify), 2 usage, profile or key error, 3 the run failed (a DICOMweb
+store down included)."""
 
 
 def sample_files() -> list[str]:
@@ -98,6 +108,8 @@ class Plan:
     quarantine_copy: bool
     stream_threshold: int  # bytes: larger inputs are streamed
     verify: bool = False
+    sources: tuple[Store, ...] = ()  # DICOMweb stores read (QIDO-RS queries)
+    sink: Store | None = None  # the DICOMweb store written instead of a folder
     run_id: str = field(default_factory=lambda: time.strftime("%Y%m%dT%H%M%S-")
                         + uuid.uuid4().hex[:8])
 
@@ -149,13 +161,17 @@ def plan(argv: Sequence[str]) -> Plan:
 
     if not own.output:
         raise UsageError("--output FOLDER is required")
-    specs = list(own.input or [])
+    sources, sink = _stores(own)
+    specs = [spec for spec in own.input or [] if not is_dicomweb(spec)]
     if own.sample:
         if not local:
             raise UsageError("--sample reads files on this machine: use a local runner")
         specs += sample_files()
-    if not specs:
+    if not specs and not sources:
         raise UsageError("nothing to read: pass --input PATH (repeatable) or --sample")
+    if own.quarantine_copy and sources:
+        raise UsageError("--quarantine_copy copies files: the originals read from a DICOMweb "
+                         "store stay there")
     if own.stream_threshold_mb < 0:
         raise UsageError("--stream_threshold_mb must be 0 or more")
     if not own.profile:
@@ -163,28 +179,33 @@ def plan(argv: Sequence[str]) -> Plan:
                          f"{', '.join(builtin_names())})")
 
     FileSystems.set_options(options)  # bucket inputs and a secret file in a bucket
-    output = paths.normalize(own.output)
+    output = sink.label if sink else paths.normalize(own.output)
+    # A DICOMweb output's manifest goes to --manifest_output, which then plays the output
+    # folder's part for the checks below: nothing re-identifying inside it.
+    manifest = paths.normalize(own.manifest_output) if sink else output
+    flag = "--manifest_output" if sink else "--output"
     quarantine = (paths.normalize(own.quarantine_output) if own.quarantine_output
-                  else paths.default_quarantine(output))
+                  else paths.default_quarantine(manifest))
     linkage = paths.normalize(own.linkage_output) if own.linkage_output else None
-    if paths.is_within(quarantine, output):
-        raise UsageError("--quarantine_output is inside --output: quarantined originals hold "
+    if paths.is_within(quarantine, manifest):
+        raise UsageError(f"--quarantine_output is inside {flag}: quarantined originals hold "
                          "identifying data and must stay out of the de-identified tree")
-    if linkage and paths.is_within(linkage, output):
-        raise UsageError("--linkage_output is inside --output: the crosswalks re-identify "
+    if linkage and paths.is_within(linkage, manifest):
+        raise UsageError(f"--linkage_output is inside {flag}: the crosswalks re-identify "
                          "and must stay out of the de-identified tree")
     if dataflow:
-        local_paths = [p for p in (*specs, output, quarantine, linkage, own.secret_file)
+        local_paths = [p for p in (*specs, manifest, quarantine, linkage, own.secret_file)
                        if p and not paths.is_remote(p)]
         if local_paths:
             raise UsageError(f"Dataflow workers cannot see local paths ({local_paths[0]}): "
                              "use gs:// paths")
 
     patterns = [paths.input_pattern(spec) for spec in specs]
-    probes = [(paths.output_path(output, "1", "2", "3"), output),
-              (paths.join(output, "manifest.jsonl"), output),
+    probes = [(paths.join(manifest, "manifest.jsonl"), manifest),
               (paths.join(quarantine, "quarantine.jsonl"), quarantine),
               (paths.join(quarantine, "originals", "0", "f"), quarantine)]
+    if not sink:
+        probes.append((paths.output_path(output, "1", "2", "3"), output))
     if linkage:
         probes.append((paths.join(linkage, "uid_mapping.csv"), linkage))
     for pattern in patterns:
@@ -217,21 +238,59 @@ def plan(argv: Sequence[str]) -> Plan:
     profile = profile.with_sealed_lookups(key)
     del key
 
+    for store in (*sources, *([sink] if sink else [])):
+        store.check()  # a store down or refusing us fails here (StoreUnavailable), not later
+
     return Plan(options=options, patterns=patterns, output=output, quarantine=quarantine,
-                manifest=output, linkage=linkage, profile=profile, key_source=key_source,
+                manifest=manifest, linkage=linkage, sources=tuple(sources), sink=sink,
+                profile=profile, key_source=key_source,
                 allow_quarantine=own.allow_quarantine, quarantine_copy=own.quarantine_copy,
                 stream_threshold=own.stream_threshold_mb << 20, verify=own.verify)
 
 
+def _stores(own: DeidentifyOptions) -> tuple[list[Store], Store | None]:
+    """The DICOMweb stores among --input and --output. Raises UsageError."""
+    try:
+        sources = [Store.parse(spec) for spec in own.input or [] if is_dicomweb(spec)]
+        sink = Store.parse(own.output, output=True) if is_dicomweb(own.output) else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if (sources or sink) and importlib.util.find_spec("dicomweb_client") is None:
+        raise UsageError("DICOMweb needs dicomweb-client: pip install 'deid-pipeline[dicomweb]'")
+    if sink and not own.manifest_output:
+        raise UsageError("--output is a DICOMweb store: pass --manifest_output FOLDER for the "
+                         "manifest (the quarantine goes beside it)")
+    if sink and is_dicomweb(own.manifest_output):
+        raise UsageError("--manifest_output is a folder or a bucket prefix, not a store")
+    if own.manifest_output and not sink:
+        raise UsageError("--manifest_output goes with a DICOMweb --output: an output folder "
+                         "holds its own manifest")
+    if sink and any(source.url == sink.url for source in sources):
+        raise UsageError("--input and --output are the same DICOMweb store: a later run "
+                         "would read the de-identified instances as inputs")
+    return sources, sink
+
+
 def build(pipeline: beam.Pipeline, plan: Plan) -> None:
     """The graph: read, de-identify, write; everything not written goes to the quarantine."""
-    files = pipeline | "ReadInstances" >> ReadInstances(plan.patterns)
-    # Large inputs go straight into the staging folder WriteInstances commits from.
-    streaming = Streaming(paths.staging_dir(plan.output, plan.run_id), plan.stream_threshold)
+    reads = []
+    if plan.patterns:
+        reads.append(pipeline | "ReadInstances" >> ReadInstances(plan.patterns))
+    if plan.sources:
+        reads.append(pipeline | "ReadDicomweb" >> ReadDicomweb(list(plan.sources)))
+    files = reads[0] if len(reads) == 1 else reads | "AllInputs" >> beam.Flatten()
+    # Large inputs go straight into the staging folder WriteInstances commits from; STOW-RS
+    # sends instances from memory.
+    streaming = None if plan.sink else Streaming(paths.staging_dir(plan.output, plan.run_id),
+                                                 plan.stream_threshold)
     deidentified = files | "DeidentifyInstances" >> DeidentifyInstances(
         plan.profile, plan.key_source, streaming=streaming, verify=plan.verify)
-    written = deidentified.instances | "WriteInstances" >> WriteInstances(
-        plan.output, plan.run_id, linkage=plan.linkage is not None)
+    if plan.sink:
+        written = deidentified.instances | "StoreInstances" >> StoreInstances(
+            plan.sink, linkage=plan.linkage is not None)
+    else:
+        written = deidentified.instances | "WriteInstances" >> WriteInstances(
+            plan.output, plan.run_id, linkage=plan.linkage is not None)
     _ = ((deidentified.quarantine, written["quarantine"])
          | "AllQuarantined" >> beam.Flatten()
          | "WriteQuarantine" >> WriteQuarantine(plan.quarantine, plan.quarantine_copy))
@@ -365,8 +424,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyUnavailable as exc:
         print(f"deid run: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except StoreUnavailable as exc:
+        print(f"deid run: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     _LOG.info("run %s: %d input pattern(s) -> %s (quarantine %s%s), profiles %s, key from %s",
-              checked.run_id, len(checked.patterns), checked.output, checked.quarantine,
+              checked.run_id, len(checked.patterns) + len(checked.sources), checked.output,
+              checked.quarantine,
               f", linkage {checked.linkage}" if checked.linkage else "",
               "+".join(checked.profile.names), checked.key_source.describe())
     try:
@@ -377,7 +440,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         if os.environ.get("DEID_DEBUG"):
             raise
-        return EXIT_QUARANTINED
+        return EXIT_FAILED
     print(summary(report))
     return report.exit_code()
 

@@ -76,8 +76,7 @@ class DeidentifyFn(beam.DoFn):
                     with _open(readable) as f:
                         data = f.read()
                 except Exception as exc:
-                    result = Rejection("unreadable",
-                                       f"cannot read the file ({type(exc).__name__})")
+                    result = Rejection("unreadable", f"cannot read the file ({_why(exc)})")
                 else:
                     size = len(data)
                     self._bytes.inc(size)
@@ -102,7 +101,7 @@ class DeidentifyFn(beam.DoFn):
         try:
             source = _open(readable)
         except Exception as exc:
-            return Rejection("unreadable", f"cannot read the file ({type(exc).__name__})")
+            return Rejection("unreadable", f"cannot read the file ({_why(exc)})")
         result: Output | Rejection
         try:
             with source:
@@ -133,6 +132,12 @@ class DeidentifyFn(beam.DoFn):
         if isinstance(result, Rejection):
             _discard(staging)
         return result, verified
+
+
+def _why(exc: Exception) -> str:
+    """An exception's type, or its `safe_message` where it has one (a message that holds no
+    value, such as the HTTP status of a DICOMweb retrieval)."""
+    return getattr(exc, "safe_message", None) or type(exc).__name__
 
 
 def _discard(staging: str) -> None:

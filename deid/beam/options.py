@@ -10,11 +10,19 @@ from deid.keys import ENV_VAR
 OWN_OPTIONS = (
     ("input", dict(action="append", metavar="PATH",
                    help="a folder, a glob (`**` crosses folders) or a bucket prefix: local, "
-                        "gs://, s3://; repeat for several")),
+                        "gs://, s3://; or a DICOMweb store, dicomweb+http(s)://HOST/ROOT with "
+                        "an optional QIDO-RS query (?Modality=CT&StudyDate=20200101-20211231); "
+                        "repeat for several")),
     ("output", dict(metavar="FOLDER",
                     help="where de-identified instances go, as "
                          "<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm with "
-                         "new UIDs, beside manifest.jsonl and manifest.parquet")),
+                         "new UIDs, beside manifest.jsonl and manifest.parquet; or a DICOMweb "
+                         "store, dicomweb+http(s)://HOST/ROOT (STOW-RS; needs "
+                         "--manifest_output)")),
+    ("manifest_output", dict(metavar="FOLDER",
+                             help="with a DICOMweb --output (only): the folder for the "
+                                  "manifest and the verify report; the quarantine defaults "
+                                  "to <manifest_output>-quarantine")),
     ("profile", dict(action="append", metavar="NAME|FILE",
                      help="a built-in profile or a YAML file; repeat to compose, later wins")),
     ("quarantine_output", dict(metavar="FOLDER",

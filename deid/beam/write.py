@@ -43,6 +43,14 @@ def create_staged(staging: str):
                               compression_type=CompressionTypes.UNCOMPRESSED)
 
 
+def duplicate_of(input_path: str, winner_input: str, identical: bool) -> Quarantined:
+    """The record of an input that became the same instance as ``winner_input``, written."""
+    same = "an identical" if identical else "a different"
+    return Quarantined(input_path, DUPLICATE,
+                       f"same SOP Instance UID as {winner_input}, which was written; this "
+                       f"input gave {same} de-identified file")
+
+
 class StageFn(beam.DoFn):
     """Write one instance under its temporary name (unless it was streamed there) and make
     its output folder; emit a Staged record (no pixel data)."""
@@ -107,11 +115,8 @@ class CommitFn(beam.DoFn):
                         outcome = winner = staged
                 else:
                     self._discard(staged)
-                    same = "an identical" if staged.sha256 == winner.sha256 else "a different"
-                    outcome = Quarantined(
-                        staged.input, DUPLICATE,
-                        f"same SOP Instance UID as {winner.input}, which was written; this "
-                        f"input gave {same} de-identified file")
+                    outcome = duplicate_of(staged.input, winner.input,
+                                           staged.sha256 == winner.sha256)
             except Exception as exc:
                 outcome = Quarantined(staged.input, INTERNAL_ERROR, type(exc).__name__)
             if isinstance(outcome, Quarantined):

@@ -1,0 +1,469 @@
+"""DICOMweb stores (PS3.18) as a source and a sink of the pipeline, through dicomweb-client.
+
+    --input  dicomweb+http://HOST:PORT/dicom-web?Modality=CT&StudyDate=20200101-20211231
+    --output dicomweb+https://HOST/dicom-web   (with --manifest_output FOLDER)
+
+Source: QIDO-RS lists the studies matching the query's study-level attributes, then their
+series, then their instances (each level spread over the workers by a Reshuffle); WADO-RS
+retrieves each instance in the transfer syntax it is stored in. Sink: STOW-RS in batches;
+the store's answer is read per instance (PS3.18 10.5.3: Referenced SOP Sequence for the
+stored, Failed SOP Sequence with a Failure Reason for the refused): an instance refused (a 400
+or 409, or not acknowledged) is quarantined as `store_refused`, while a store that cannot be
+reached or answers anything else fails the run (StoreUnavailable), never silently.
+
+URLs of the source name original UIDs: no log line, error or quarantine record holds one.
+An instance read from a store is labelled `<store>#<SHA-256 of study/series/SOP UIDs>`.
+
+dicomweb-client's public retrieve and store calls go through pydicom (a parsed Dataset in, a
+re-encoded one out). Neither fits: the engine must parse untrusted bytes itself (its guards
+against bombs come first), and the bytes stored must be the bytes de-identified, hashed and
+verified. So the transfers use the client's own lower layer (URL building, retries, chunked
+upload, multipart coding), pinned to the versions tested in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlsplit
+
+import apache_beam as beam
+from apache_beam.io.filesystem import FileMetadata
+from apache_beam.pvalue import TaggedOutput
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+from deid.beam import metrics
+from deid.beam.records import Linkage, Quarantined, Staged
+from deid.beam.write import LINKAGE, QUARANTINE, duplicate_of
+
+SCHEMES = ("dicomweb+http://", "dicomweb+https://")
+STORE_REFUSED = "store_refused"  # the store answered STOW-RS by refusing the instance
+# Basic authentication for every store, or only the output's (it wins there); never on the
+# command line or in a URL, where logs and the job graph would keep them.
+USER, PASSWORD = "DEID_DICOMWEB_USER", "DEID_DICOMWEB_PASSWORD"
+OUTPUT_USER, OUTPUT_PASSWORD = "DEID_DICOMWEB_OUTPUT_USER", "DEID_DICOMWEB_OUTPUT_PASSWORD"
+RETRY = "DEID_DICOMWEB_RETRY"  # 0: no retry of a failed request (the client retries 5 times)
+GOOGLE_HOST = "healthcare.googleapis.com"  # Cloud Healthcare API: Google credentials
+STOW_BATCH_INSTANCES = 64  # at most this many instances, and about as many MiB, per request
+_MIB = 1 << 20
+_INSTANCE_MEDIA = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+_STOW_TYPE = 'multipart/related; type="application/dicom"; boundary="deid-stow-boundary"'
+
+# QIDO-RS matching by level (PS3.18 Table 10.6.1-5, with the usual descriptions): studies are
+# searched with the study attributes, their series with the series attributes, their
+# instances with any other attribute.
+STUDY_KEYS = frozenset({
+    "StudyDate", "StudyTime", "AccessionNumber", "ModalitiesInStudy", "ReferringPhysicianName",
+    "PatientName", "PatientID", "StudyInstanceUID", "StudyID", "StudyDescription",
+    "PatientBirthDate", "PatientSex", "IssuerOfPatientID", "InstitutionName"})
+SERIES_KEYS = frozenset({
+    "Modality", "SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "BodyPartExamined",
+    "PerformedProcedureStepStartDate", "PerformedProcedureStepStartTime", "Manufacturer",
+    "StationName", "ProtocolName"})
+
+_LOG = logging.getLogger("deid.beam")
+# The client logs UIDs (instances retrieved, instances that failed); nothing of it is shown.
+logging.getLogger("dicomweb_client").setLevel(logging.CRITICAL + 1)
+
+
+class StoreUnavailable(Exception):
+    """A store that cannot be reached, or answers other than per instance: the run fails.
+    The message names the store and the HTTP status, never a UID."""
+
+
+class UnreadableInstance(Exception):
+    """WADO-RS did not return the instance: the input is quarantined as unreadable."""
+
+    def __init__(self, safe_message: str):
+        super().__init__(safe_message)
+        self.safe_message = safe_message  # no value: DeidentifyFn may show it
+
+
+def is_dicomweb(spec: str | None) -> bool:
+    return bool(spec) and spec.lower().startswith(SCHEMES)
+
+
+def _uid(item: dict, tag: str) -> str:
+    return str(item[tag]["Value"][0])
+
+
+@dataclass(frozen=True)
+class Store:
+    """A DICOMweb service root and, for a source, its QIDO-RS query ((keyword, value) pairs).
+
+    `url` is the http(s) root without a query; `label` the spec without its query, fit for
+    logs (query values may be identifiers)."""
+
+    url: str
+    query: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    output: bool = False
+
+    @classmethod
+    def parse(cls, spec: str, output: bool = False) -> Store:
+        """`dicomweb+http(s)://host[:port]/root[?Keyword=value&...]`. Raises ValueError with
+        a message for the command line (naming keywords, never values)."""
+        parts = urlsplit(spec[len("dicomweb+"):])
+        if not parts.hostname:
+            raise ValueError(f"{_label(spec)}: no host")
+        if parts.username or parts.password:
+            raise ValueError(f"{_label(spec)}: credentials in the URL would be logged; set "
+                             f"${USER} and ${PASSWORD} instead")
+        if parts.fragment:
+            raise ValueError(f"{_label(spec)}: a URL fragment (#...) means nothing here")
+        query = tuple(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False))
+        if output and query:
+            raise ValueError(f"{_label(spec)}: an output takes no query")
+        for keyword, value in query:
+            if tag_for_keyword(keyword) is None:
+                raise ValueError(f"{_label(spec)}: {keyword!r} is not a DICOM keyword (query "
+                                 "attributes are keywords such as Modality or StudyDate)")
+            if dictionary_VR(tag_for_keyword(keyword)) == "SQ":
+                raise ValueError(f"{_label(spec)}: {keyword} is a sequence: not a QIDO-RS "
+                                 "matching key here")
+            if "*" in value or "?" in value:
+                # dicomweb-client percent-encodes them, and stores such as Orthanc then
+                # match the literal characters: the run would silently read nothing.
+                raise ValueError(f"{_label(spec)}: {keyword} has a wildcard (* or ?): not "
+                                 "supported; use exact values, ranges (StudyDate=20200101-"
+                                 "20211231) or UID lists (a,b)")
+        url = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+        return cls(url=url, query=query, output=output)
+
+    @property
+    def label(self) -> str:
+        return "dicomweb+" + self.url
+
+    def filters(self, keys: frozenset[str] | None) -> dict[str, str]:
+        """The query's attributes of one level (keys), or of none of the named levels."""
+        if keys is None:
+            return {k: v for k, v in self.query if k not in STUDY_KEYS | SERIES_KEYS}
+        return {k: v for k, v in self.query if k in keys}
+
+    def client(self):
+        """A DICOMwebClient with this store's credentials: Google's for the Cloud Healthcare
+        API, basic authentication from the environment, else none."""
+        from dicomweb_client import DICOMwebClient, session_utils
+
+        if urlsplit(self.url).hostname == GOOGLE_HOST:
+            from dicomweb_client.ext.gcp.session_utils import (
+                create_session_from_gcp_credentials,
+            )
+            session = create_session_from_gcp_credentials()
+        else:
+            user = (self.output and os.environ.get(OUTPUT_USER)) or os.environ.get(USER)
+            password = ((self.output and os.environ.get(OUTPUT_PASSWORD))
+                        or os.environ.get(PASSWORD, ""))
+            session = (session_utils.create_session_from_user_pass(user, password) if user
+                       else session_utils.create_session())
+        client = DICOMwebClient(self.url, session=session, timeout=(10, 300))
+        if os.environ.get(RETRY) == "0":  # fail at the first error (the default retries)
+            client.set_http_retry_params(retry=False)
+        return client
+
+    def check(self) -> None:
+        """One QIDO-RS request, so that a store down or refusing us fails before the run.
+        Raises StoreUnavailable."""
+        with _unavailable(self, "search"):
+            self.client().search_for_studies(limit=1)
+
+    def instance_url(self, study: str, series: str, sop: str) -> str:
+        return f"{self.url}/studies/{study}/series/{series}/instances/{sop}"
+
+
+def _label(spec: str) -> str:
+    """The spec as an error message may show it: no query, fragment or credentials."""
+    base = spec.split("?", 1)[0].split("#", 1)[0]
+    scheme, _, rest = base.partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2]}"
+
+
+class _unavailable:
+    """Turn the client's transport and HTTP errors into StoreUnavailable (status only)."""
+
+    def __init__(self, store: Store, what: str):
+        self._store, self._what = store, what
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, _tb):
+        import requests
+
+        if exc is None or not isinstance(exc, requests.RequestException):
+            return False
+        response = getattr(exc, "response", None)
+        why = (f"HTTP {response.status_code}" if response is not None
+               else f"cannot connect ({type(exc).__name__})")
+        raise StoreUnavailable(f"the DICOMweb store {self._store.label} failed a "
+                               f"{self._what} request: {why}") from None
+
+
+@dataclass(frozen=True)
+class InstanceRef:
+    """One instance of a source store. Its UIDs are originals: kept out of repr."""
+
+    store: Store
+    study: str = field(repr=False)
+    series: str = field(repr=False)
+    sop: str = field(repr=False)
+
+    @property
+    def label(self) -> str:
+        """What logs and the quarantine call it: the store and a digest of its UIDs."""
+        digest = hashlib.sha256(f"{self.study}/{self.series}/{self.sop}".encode()).hexdigest()
+        return f"{self.store.label}#{digest[:32]}"
+
+
+@dataclass
+class Retrieved:
+    """A retrieved instance, shaped as the fileio.ReadableFile DeidentifyFn reads."""
+
+    metadata: FileMetadata
+    data: bytes | None = field(default=None, repr=False)
+    error: str | None = None
+
+    def open(self, mime_type=None, compression_type=None):
+        if self.data is None:
+            raise UnreadableInstance(self.error or "not retrieved")
+        return io.BytesIO(self.data)
+
+
+class _StoreFn(beam.DoFn):
+    """A DoFn talking to stores: one client per store and worker."""
+
+    def setup(self):
+        self._clients: dict[Store, object] = {}
+
+    def _client(self, store: Store):
+        if store not in self._clients:
+            self._clients[store] = store.client()
+        return self._clients[store]
+
+
+class _SearchFn(_StoreFn):
+    """QIDO-RS one level down: stores to studies, studies to series, series to instances."""
+
+    def __init__(self, level: str):
+        super().__init__()
+        self._level = level
+
+    def process(self, element):
+        if self._level == "studies":
+            store = element
+            with _unavailable(store, "QIDO-RS studies"):
+                found = self._client(store).search_for_studies(
+                    search_filters=store.filters(STUDY_KEYS), fields=["0020000D"],
+                    get_remaining=True)
+            for item in found:
+                yield InstanceRef(store, _uid(item, "0020000D"), "", "")
+        elif self._level == "series":
+            ref = element
+            with _unavailable(ref.store, "QIDO-RS series"):
+                found = self._client(ref.store).search_for_series(
+                    ref.study, search_filters=ref.store.filters(SERIES_KEYS),
+                    fields=["0020000E"], get_remaining=True)
+            for item in found:
+                yield InstanceRef(ref.store, ref.study, _uid(item, "0020000E"), "")
+        else:
+            ref = element
+            with _unavailable(ref.store, "QIDO-RS instances"):
+                found = self._client(ref.store).search_for_instances(
+                    ref.study, ref.series, search_filters=ref.store.filters(None),
+                    fields=["00080018"], get_remaining=True)
+            for item in found:
+                yield InstanceRef(ref.store, ref.study, ref.series, _uid(item, "00080018"))
+
+
+class RetrieveFn(_StoreFn):
+    """WADO-RS of one instance, as stored (`transfer-syntax=*`). An instance the store does
+    not return (a 4xx: deleted since it was listed, not allowed) is an unreadable input; a
+    store that cannot be reached, or a 5xx, fails the run."""
+
+    def process(self, ref: InstanceRef):
+        import requests
+
+        client = self._client(ref.store)
+        url = ref.store.instance_url(ref.study, ref.series, ref.sop)
+        label = ref.label
+        try:
+            response = client._http_get(url, headers={"Accept": _INSTANCE_MEDIA})
+            parts = [p for p in client._decode_multipart_message(response, stream=False) if p]
+        except requests.HTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else 0
+            if not 400 <= status < 500:
+                raise StoreUnavailable(f"the DICOMweb store {ref.store.label} failed a "
+                                       f"WADO-RS request: HTTP {status}") from None
+            yield Retrieved(FileMetadata(label, 0), error=f"WADO-RS answered HTTP {status}")
+            return
+        except requests.RequestException as exc:
+            raise StoreUnavailable(f"the DICOMweb store {ref.store.label} failed a WADO-RS "
+                                   f"request: cannot connect ({type(exc).__name__})") from None
+        except ValueError:  # not a multipart answer
+            yield Retrieved(FileMetadata(label, 0),
+                            error="WADO-RS answered with something other than multipart")
+            return
+        if len(parts) != 1:
+            yield Retrieved(FileMetadata(label, 0),
+                            error=f"WADO-RS answered with {len(parts)} parts, not one")
+            return
+        yield Retrieved(FileMetadata(label, len(parts[0])), data=parts[0])
+
+
+class ReadDicomweb(beam.PTransform):
+    """Stores in (their QIDO-RS queries); Retrieved instances out, spread over the workers."""
+
+    def __init__(self, stores: list[Store]):
+        super().__init__()
+        self._stores = list(stores)
+
+    def expand(self, pbegin):
+        return (pbegin
+                | "Stores" >> beam.Create(self._stores)
+                | "SearchStudies" >> beam.ParDo(_SearchFn("studies"))
+                | "SpreadStudies" >> beam.Reshuffle()
+                | "SearchSeries" >> beam.ParDo(_SearchFn("series"))
+                | "SpreadSeries" >> beam.Reshuffle()
+                | "SearchInstances" >> beam.ParDo(_SearchFn("instances"))
+                | "SpreadInstances" >> beam.Reshuffle()
+                | "Retrieve" >> beam.ParDo(RetrieveFn()))
+
+
+# --- sink --------------------------------------------------------------------------------
+
+def _sequence(body: dict, tag: str) -> list[dict]:
+    return list((body.get(tag) or {}).get("Value") or [])
+
+
+def stow_outcome(body: dict | None) -> tuple[set[str], dict[str, int]]:
+    """A STOW-RS answer (DICOM JSON, PS3.18 10.5.3): the SOP Instance UIDs stored and those
+    failed, with their Failure Reason (0 when the store gave none)."""
+    if not isinstance(body, dict):
+        return set(), {}
+    stored = {_uid(item, "00081155") for item in _sequence(body, "00081199")
+              if "00081155" in item}
+    failed = {}
+    for item in _sequence(body, "00081198"):
+        if "00081155" in item:
+            reason = (item.get("00081197") or {}).get("Value") or [0]
+            failed[_uid(item, "00081155")] = int(reason[0] or 0)
+    return stored, failed
+
+
+def _body(response) -> dict | None:
+    try:
+        body = json.loads(response.content or b"null")
+    except ValueError:
+        return None
+    if isinstance(body, list) and len(body) == 1:  # some stores wrap the data set
+        body = body[0]
+    return body if isinstance(body, dict) else None
+
+
+def _size(element) -> int:
+    """A batch weight: one per instance and one per MiB."""
+    return max(1, math.ceil(element[1].size / _MIB))
+
+
+class ChooseFn(beam.DoFn):
+    """All inputs that became one SOP Instance UID: the smallest input is stored, the others
+    are quarantined as duplicates (as WriteInstances does for files)."""
+
+    def process(self, element):
+        _, group = element
+        candidates = sorted(group, key=lambda pair: pair[0])
+        winner_input, winner = candidates[0]
+        yield winner_input, winner
+        for other_input, other in candidates[1:]:
+            yield TaggedOutput(QUARANTINE, duplicate_of(
+                other_input, winner_input, other.sha256 == winner.sha256))
+
+
+class StowFn(beam.DoFn):
+    """STOW-RS of a batch of (input, Output); Staged records of the stored instances (their
+    output_path is their WADO-RS URL, new UIDs only), quarantine records of the refused."""
+
+    def __init__(self, store: Store, linkage: bool):
+        super().__init__()
+        self._store, self._linkage = store, linkage
+
+    def setup(self):
+        self._client = self._store.client()
+        self._written = metrics.counter(metrics.WRITTEN)
+        self._bytes = metrics.counter(metrics.BYTES_WRITTEN)
+
+    def process(self, batch):
+        import requests
+
+        client = self._client
+        url = f"{self._store.url}/studies"
+        body = client._encode_multipart_message([out.data for _, out in batch], _STOW_TYPE)
+        try:
+            response = client._http_post(url, body, headers={"Content-Type": _STOW_TYPE})
+        except requests.HTTPError as exc:
+            response = exc.response
+            status = response.status_code if response is not None else 0
+            if status not in (400, 409):  # anything but a refusal of instances
+                raise StoreUnavailable(f"the DICOMweb store {self._store.label} failed a "
+                                       f"STOW-RS request: HTTP {status}") from None
+        except requests.RequestException as exc:
+            raise StoreUnavailable(f"the DICOMweb store {self._store.label} failed a STOW-RS "
+                                   f"request: cannot connect ({type(exc).__name__})") from None
+        del body
+        stored, failed = stow_outcome(_body(response))
+        for input_path, out in batch:
+            if out.sop_instance_uid in stored:
+                yield from self._written_records(input_path, out)
+                continue
+            if out.sop_instance_uid in failed:
+                message = (f"the store refused it (STOW-RS: HTTP {response.status_code}, "
+                           f"failure reason 0x{failed[out.sop_instance_uid]:04X})")
+            else:
+                message = (f"the store did not acknowledge it (STOW-RS: HTTP "
+                           f"{response.status_code})")
+            _LOG.warning("%s not stored: %s", input_path, message)
+            yield TaggedOutput(QUARANTINE, Quarantined(input_path, STORE_REFUSED, message))
+
+    def _written_records(self, input_path: str, out):
+        self._written.inc()
+        self._bytes.inc(out.size)
+        yield Staged(
+            input=input_path, staging_path="",
+            output_path="dicomweb+" + self._store.instance_url(
+                out.study_instance_uid, out.series_instance_uid, out.sop_instance_uid),
+            sha256=out.sha256, size=out.size, sop_instance_uid=out.sop_instance_uid,
+            sop_class_uid=out.sop_class_uid, study_instance_uid=out.study_instance_uid,
+            series_instance_uid=out.series_instance_uid, modality=out.modality,
+            transfer_syntax_uid=out.transfer_syntax_uid, profiles=tuple(out.profiles))
+        if self._linkage and (out.uid_map or out.patient_ids):
+            yield TaggedOutput(LINKAGE, Linkage(tuple(out.uid_map), out.patient_ids))
+
+
+class StoreInstances(beam.PTransform):
+    """(input path, Output) in, with every Output's data in memory; STOW-RS into the store.
+    Tagged PCollections out, as WriteInstances gives them: `written` Staged records,
+    `quarantine` records (duplicates, refused instances) and `linkage`."""
+
+    def __init__(self, store: Store, linkage: bool = False):
+        super().__init__()
+        self._store, self._linkage = store, linkage
+
+    def expand(self, instances):
+        chosen = (instances
+                  | "KeyBySOPInstanceUID" >> beam.Map(lambda pair: (pair[1].sop_instance_uid,
+                                                                     pair))
+                  | "GroupBySOPInstanceUID" >> beam.GroupByKey()
+                  | "OncePerInstance" >> beam.ParDo(ChooseFn()).with_outputs(
+                      QUARANTINE, main="chosen"))
+        stored = (chosen.chosen
+                  | "Batch" >> beam.BatchElements(max_batch_size=STOW_BATCH_INSTANCES,
+                                                  element_size_fn=_size)
+                  | "Stow" >> beam.ParDo(StowFn(self._store, self._linkage)).with_outputs(
+                      QUARANTINE, LINKAGE, main="written"))
+        quarantine = ((chosen[QUARANTINE], stored[QUARANTINE])
+                      | "QuarantineOfStore" >> beam.Flatten())
+        return {"written": stored.written, QUARANTINE: quarantine, LINKAGE: stored[LINKAGE]}
