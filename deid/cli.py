@@ -256,13 +256,17 @@ def _cmd_profile_list(args: argparse.Namespace) -> int:
 
 def _cmd_profile_show(args: argparse.Namespace) -> int:
     from deid.curator.output import dump_json, plural, table
-    from deid.curator.show import matches, rule_rows, settings
+    from deid.curator.show import rule_rows, select, settings
     from deid.profile import load_profiles
 
     profile = load_profiles(_profiles_given(args, "profiles"))
     rows = rule_rows(profile)
     if args.attribute:
-        rows = [r for r in rows if matches(r, args.attribute)]
+        rows, unknown = select(profile, rows, args.attribute)
+        if unknown:
+            for message in unknown:
+                print(f"deid: {message}", file=sys.stderr)
+            return EXIT_USAGE
     if args.json:
         dump_json({**settings(profile), "rules": [r.as_json() for r in rows]})
         return EXIT_OK

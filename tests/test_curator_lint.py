@@ -135,3 +135,14 @@ def test_lint_accepts_builtin_names(capsys):
     assert main(["profile", "lint", "retain-device-identity", "retain-long-modified-dates"]) == 1
     out = capsys.readouterr().out
     assert "retain-long-modified-dates.yaml:" in out and "disagree" in out
+
+
+def test_options_that_exclude_each_other_are_reported_once(capsys):
+    findings = lint(["basic", "retain-long-full-dates", "retain-long-modified-dates"])
+    assert [f.kind for f in findings] == ["error"]
+    assert findings[0].message.startswith(
+        "full dates and modified dates are mutually exclusive options (PS3.15 E.3.6); they "
+        "disagree on ")
+    assert main(["profile", "lint", "basic", "retain-long-full-dates",
+                 "retain-long-modified-dates"]) == 1
+    assert "1 problem in" in capsys.readouterr().out

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from deid.cli import main
 from deid.profile import builtin_names
 
@@ -115,3 +117,39 @@ def test_curator_commands_do_not_import_beam():
     env = {k: v for k, v in os.environ.items() if k != "DEID_SECRET"}
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=ROOT,
                    env=env)
+
+
+def _shown(capsys) -> dict[str, list[str]]:
+    out = capsys.readouterr().out
+    return {line.split("  ")[0] + " " + line.split()[1]: line.split()
+            for line in out.splitlines() if line.startswith(("(", "*"))}
+
+
+@pytest.mark.parametrize("spelling", ["PatientName", "patientname", "(0010,0010)",
+                                      "0010,0010", "00100010", "(0010, 0010)"])
+def test_show_a_accepts_keywords_in_any_case_and_tags_in_any_spelling(spelling, capsys):
+    assert main(["profile", "show", "basic", "-a", spelling]) == 0
+    assert list(_shown(capsys)) == ["(0010,0010) PatientName"]
+
+
+def test_show_a_finds_the_repeating_group_rule_of_a_concrete_tag(capsys):
+    assert main(["profile", "show", "basic", "-a", "(6000,3000)", "-a", "(6002,4000)"]) == 0
+    assert list(_shown(capsys)) == ["(60xx,3000) OverlayData", "(60xx,4000) OverlayComments"]
+
+
+def test_show_a_shows_the_unlisted_rule_that_decides_an_attribute_no_rule_names(capsys):
+    assert main(["profile", "show", "basic", "-a", "FrameLabel"]) == 0
+    (row,) = _shown(capsys).values()
+    assert row[:5] == ["*", "any", "unlisted", "LO", "X/Z/D"]
+
+
+def test_show_a_suggests_a_keyword_or_creator_for_a_typo(capsys):
+    assert main(["profile", "show", "retain-safe-private", "-a", "PatientsName",
+                 "-a", "GEMS_ACQ_01"]) == 2
+    err = capsys.readouterr().err
+    assert "'PatientsName' is not a keyword, a tag, a private creator or a VR: did you mean " \
+           "'PatientName'?" in err
+    assert "did you mean 'GEMS_ACQU_01'?" in err
+    assert main(["profile", "show", "retain-safe-private", "-a", "gems_acqu_01"]) == 0
+    rows = _shown(capsys).values()
+    assert rows and all(row[1:3] == ["private", "GEMS_ACQU_01"] for row in rows)

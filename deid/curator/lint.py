@@ -26,6 +26,7 @@ almost certainly a mistake:
 from __future__ import annotations
 
 import csv
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -43,6 +44,7 @@ from deid.curator.composition import (
 )
 from deid.profile.loader import (
     ACTION_VRS,
+    EXCLUSIVE_MESSAGE,
     Located,
     Problem,
     ProfileError,
@@ -92,13 +94,22 @@ def lint(specs: Sequence[str]) -> list[Finding]:
     findings: list[Finding] = []
     alive: set[tuple] | None = None
     profile = None
+    composition = Composition.of(documents)
+    exclusive = _exclusive(composition)
     try:
         profile = load_profiles(specs)
         alive = {_where(r) for r in profile.all_rules()}
     except ProfileError as exc:  # e.g. options that exclude each other
         findings.extend(_from_problem(p) for p in exc.problems)
-    composition = Composition.of(documents)
-    findings.extend(competing_rules(composition, alive))
+    competing = competing_rules(composition, alive, exclusive)
+    if exclusive and len(competing.excluded):
+        # One conflict, reported once: not each of the attributes the two options decide
+        # differently because they exclude each other.
+        findings = [dataclasses.replace(f, message=(
+            f"{f.message}; they disagree on {len(competing.excluded)} attributes, "
+            "not listed one by one")) if f.message.startswith(EXCLUSIVE_MESSAGE) else f
+            for f in findings]
+    findings.extend(competing)
     if profile is not None:
         findings.extend(_template_reads(composition, profile))
     findings.extend(_condition_values(composition))
@@ -164,11 +175,30 @@ class Disagreement:
     later_doc: int
 
 
-def competing_rules(composition: Composition,
-                    alive: set[tuple] | None = None) -> list[Finding]:
-    """Shadowed rules within a file and disagreements between sibling profiles."""
-    findings: list[Finding] = []
+class Findings(list):
+    """Findings, with the disagreements left out because their two profiles exclude each
+    other (reported once, by the loader's error)."""
+
+    excluded: list[Disagreement]
+
+
+def _exclusive(composition: Composition) -> set[int]:
+    """The documents of two options that exclude each other (PS3.15 E.3.6: full dates and
+    modified dates), which the loader refuses to compose; empty when there is no such pair."""
+    temporal = {i: doc.data.get("temporal") for i, doc in enumerate(composition.documents)
+                if doc.data.get("temporal") in ("UNMODIFIED", "MODIFIED")}
+    return set(temporal) if len(set(temporal.values())) > 1 else set()
+
+
+def competing_rules(composition: Composition, alive: set[tuple] | None = None,
+                    exclusive: set[int] = frozenset()) -> Findings:
+    """Shadowed rules within a file and disagreements between sibling profiles, except those
+    between two ``exclusive`` documents."""
+    findings = Findings()
     shadows, disagreements = analyse(composition, alive)
+    findings.excluded = [d for d in disagreements
+                         if {d.earlier_doc, d.later_doc} <= exclusive]
+    disagreements = [d for d in disagreements if d not in findings.excluded]
     documents = composition.documents
     for rule, later in shadows:
         same = effect(rule) == effect(later)

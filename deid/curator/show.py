@@ -3,6 +3,7 @@ a table of rules with where each was written."""
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from importlib import resources
 
@@ -16,7 +17,7 @@ from deid.curator.composition import (
     rule_json,
     tag_text,
 )
-from deid.profile.loader import builtin_names
+from deid.profile.loader import VALID_VRS, builtin_names, tag_pattern
 from deid.profile.model import ANY_PRIVATE, Profile, Rule
 
 
@@ -121,21 +122,71 @@ def rule_rows(profile: Profile) -> list[RuleRow]:
     return rows
 
 
-def matches(row: RuleRow, wanted: list[str]) -> bool:
-    """Whether a row is one of the elements asked for (keyword, tag or private creator)."""
-    for text in wanted:
-        text = text.strip()
-        if text.lower() in (row.element.lower(), row.tag.lower(), f"private {text}".lower()):
-            return True
-        if row.kind == "private" and row.element[len("private "):].lower() == text.lower():
-            return True
-        if row.kind == "unlisted" and row.element.endswith(f" {text.upper()}"):
-            return True
-        if text.startswith("(") or "," in text:
-            plain = text.strip("()").replace(",", "").lower()
-            if plain == row.tag.strip("()").replace(",", "").lower():
-                return True
-    return False
+def select(profile: Profile, rows: list[RuleRow], wanted: list[str]
+           ) -> tuple[list[RuleRow], list[str]]:
+    """The rows that decide the elements asked for, and a message for each request that names
+    nothing. A request is a keyword (any case), a tag in any spelling (a concrete tag finds the
+    repeating-group rule it falls under: (6000,3000) finds (60xx,3000)), a private creator, or a
+    VR (its unlisted rule). An attribute no rule names shows the unlisted rule that decides it
+    by its VR."""
+    chosen: set[int] = set()
+    problems = []
+    by_keyword = {k.lower(): k for k in standard.keywords()}
+    for text in (w.strip() for w in wanted):
+        found = _rows_for(profile, rows, text, by_keyword)
+        if found is None:
+            fix = _did_you_mean(text, rows, by_keyword)
+            problems.append(f"{text!r} is not a keyword, a tag, a private creator or a VR"
+                            + (f": did you mean {fix!r}?" if fix else ""))
+        chosen.update(found or ())
+    return [row for i, row in enumerate(rows) if i in chosen], problems
+
+
+def _rows_for(profile: Profile, rows: list[RuleRow], text: str,
+              by_keyword: dict[str, str]) -> set[int] | None:
+    """Indices of the rows a request selects; None if it names nothing."""
+    if text.lower().startswith("private "):
+        text = text[len("private "):]
+    creators = {i for i, r in enumerate(rows) if r.kind == "private"
+                and r.element[len("private "):].lower() == text.lower()}
+    if creators:
+        return creators
+    unlisted = {i for i, r in enumerate(rows) if r.kind == "unlisted"
+                and r.element == f"any unlisted {text}"}
+    if unlisted or text in VALID_VRS:
+        return unlisted
+    pattern = tag_pattern(text)
+    if pattern is None:
+        keyword = by_keyword.get(text.lower())
+        info = standard.element_by_keyword(keyword) if keyword else None
+        if info is None:
+            return None
+        mask = standard.repeating_mask(info.keyword)
+        pattern = (mask, info.tag) if mask is not None else (0xFFFFFFFF, info.tag)
+    mask, value = pattern
+    texts = {tag_text(value), _pattern_text(mask, value)}
+    found = {i for i, r in enumerate(rows) if r.tag in texts}
+    if not found and mask == 0xFFFFFFFF:
+        # The repeating-group rule a concrete tag falls under, the most specific first, as
+        # the engine tries them.
+        for pattern_mask, pattern_value, _ in profile.by_pattern:
+            if value & pattern_mask == pattern_value:
+                shown = _pattern_text(pattern_mask, pattern_value)
+                found = {i for i, r in enumerate(rows) if r.tag == shown}
+                break
+    if not found and mask == 0xFFFFFFFF and not (value >> 16) % 2:
+        info = standard.element_by_tag(value)
+        vr = info.vr.split("/")[0] if info else "unknown"
+        rule = profile.unlisted_rule(value, vr)
+        found = {i for i, r in enumerate(rows) if r.kind == "unlisted" and r.rule is rule}
+    return found
+
+
+def _did_you_mean(text: str, rows: list[RuleRow], by_keyword: dict[str, str]) -> str:
+    creators = {r.element[len("private "):] for r in rows if r.kind == "private"}
+    options = {**by_keyword, **{c.lower(): c for c in creators}}
+    close = difflib.get_close_matches(text.lower(), list(options), n=1, cutoff=0.6)
+    return options[close[0]] if close else ""
 
 
 def settings(profile: Profile) -> dict:
@@ -159,4 +210,4 @@ def settings(profile: Profile) -> dict:
     }
 
 
-__all__ = ["BuiltinProfile", "RuleRow", "builtin_profiles", "matches", "rule_rows", "settings"]
+__all__ = ["BuiltinProfile", "RuleRow", "builtin_profiles", "rule_rows", "select", "settings"]

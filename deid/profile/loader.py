@@ -438,8 +438,7 @@ def _parse_selector(raw: Located, check: _Checker) -> tuple[tuple, str, str | No
         group, element = match.groups()
         attribute = f"({group.upper().replace('X', 'x')},{element.upper().replace('X', 'x')})"
         if "x" in (group + element).lower():
-            mask = int("".join("0" if c in "xX" else "F" for c in group + element), 16)
-            value = int((group + element).lower().replace("x", "0"), 16)
+            mask, value = tag_pattern(attribute)
             info = standard.element_by_tag(value)
             vr = info.vr if info and "x" not in element.lower() else None
             return ("pattern", mask, value), attribute, vr
@@ -460,6 +459,17 @@ def _parse_selector(raw: Located, check: _Checker) -> tuple[tuple, str, str | No
     if mask is not None:
         return ("pattern", mask, info.tag), attribute, info.vr
     return ("tag", info.tag), attribute, info.vr
+
+
+def tag_pattern(text: str) -> tuple[int, int] | None:
+    """(mask, value) of a tag in any spelling TAG_RE takes; 'x' digits are 0 in the mask
+    ('(60xx,3000)' -> (0xFF00FFFF, 0x60003000)). None if the text is not a tag."""
+    match = TAG_RE.match(text.strip())
+    if not match:
+        return None
+    digits = "".join(match.groups()).lower()
+    return (int("".join("0" if c == "x" else "f" for c in digits), 16),
+            int(digits.replace("x", "0"), 16))
 
 
 def _unquoted_number(number: int) -> str:
@@ -1108,6 +1118,10 @@ def _add_candidate(candidates: list[Rule], rule: Rule) -> None:
     candidates.append(rule)
 
 
+EXCLUSIVE_MESSAGE = ("full dates and modified dates are mutually exclusive options "
+                     "(PS3.15 E.3.6)")
+
+
 def _check_exclusive(documents: list[ProfileDocument]) -> None:
     """PS3.15 E.3.6: the two Retain Longitudinal Temporal Information options exclude each
     other."""
@@ -1118,7 +1132,7 @@ def _check_exclusive(documents: list[ProfileDocument]) -> None:
         line, col = doc.data.value_marks["temporal"]
         raise ProfileError([Problem(
             doc.path, line, col,
-            "full dates and modified dates are mutually exclusive options (PS3.15 E.3.6)",
+            EXCLUSIVE_MESSAGE,
             "compose only one of retain-long-full-dates and retain-long-modified-dates")])
 
 
