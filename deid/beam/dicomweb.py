@@ -51,6 +51,7 @@ RETRY = "DEID_DICOMWEB_RETRY"  # 0: no retry of a failed request (the client ret
 GOOGLE_HOST = "healthcare.googleapis.com"  # Cloud Healthcare API: Google credentials
 STOW_BATCH_INSTANCES = 64  # at most this many instances, and about as many MiB, per request
 _MIB = 1 << 20
+_GONE = (400, 404, 410)  # WADO-RS statuses about the instance, not the store
 _INSTANCE_MEDIA = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 _STOW_TYPE = 'multipart/related; type="application/dicom"; boundary="deid-stow-boundary"'
 
@@ -281,8 +282,8 @@ class _SearchFn(_StoreFn):
 
 class RetrieveFn(_StoreFn):
     """WADO-RS of one instance, as stored (`transfer-syntax=*`). An instance the store does
-    not return (a 4xx: deleted since it was listed, not allowed) is an unreadable input; a
-    store that cannot be reached, or a 5xx, fails the run."""
+    not return (404 or 410: deleted since it was listed; 400) is an unreadable input; a store
+    that cannot be reached or answers anything else (401, 403, 5xx) fails the run."""
 
     def process(self, ref: InstanceRef):
         import requests
@@ -295,7 +296,7 @@ class RetrieveFn(_StoreFn):
             parts = [p for p in client._decode_multipart_message(response, stream=False) if p]
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else 0
-            if not 400 <= status < 500:
+            if status not in _GONE:
                 raise StoreUnavailable(f"the DICOMweb store {ref.store.label} failed a "
                                        f"WADO-RS request: HTTP {status}") from None
             yield Retrieved(FileMetadata(label, 0), error=f"WADO-RS answered HTTP {status}")
