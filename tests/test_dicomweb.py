@@ -376,3 +376,29 @@ def test_store_unavailable_names_no_uid():
     with pytest.raises(StoreUnavailable) as error:
         store.check()
     assert "1.2.3" not in str(error.value) and "cannot connect" in str(error.value)
+
+
+def test_credentials_come_from_the_environment(tmp_path, monkeypatch):
+    """Basic authentication from DEID_DICOMWEB_USER/PASSWORD, the output's own pair winning
+    for the output; Google's application default credentials for the Cloud Healthcare API."""
+    monkeypatch.setenv(dicomweb.USER, "reader")
+    monkeypatch.setenv(dicomweb.PASSWORD, "read")
+    monkeypatch.setenv(dicomweb.OUTPUT_USER, "writer")
+    monkeypatch.setenv(dicomweb.OUTPUT_PASSWORD, "write")
+    url = "dicomweb+http://127.0.0.1:9/dicom-web"
+    assert Store.parse(url).client()._session.auth == ("reader", "read")
+    assert Store.parse(url, output=True).client()._session.auth == ("writer", "write")
+    monkeypatch.delenv(dicomweb.OUTPUT_USER)
+    assert Store.parse(url, output=True).client()._session.auth == ("reader", "read")
+
+    from google.auth.transport.requests import AuthorizedSession
+
+    credentials = tmp_path / "credentials.json"
+    credentials.write_text(json.dumps({
+        "type": "authorized_user", "client_id": "test", "client_secret": "test",
+        "refresh_token": "test", "token": "test-token", "expiry": "2999-01-01T00:00:00Z"}))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(credentials))
+    google = Store.parse("dicomweb+https://healthcare.googleapis.com/v1/projects/p/locations/"
+                         "l/datasets/d/dicomStores/s/dicomWeb", output=True)
+    session = google.client()._session
+    assert isinstance(session, AuthorizedSession) and session.auth is None

@@ -156,9 +156,9 @@ class Store:
             )
             session = create_session_from_gcp_credentials()
         else:
-            user = (self.output and os.environ.get(OUTPUT_USER)) or os.environ.get(USER)
-            password = ((self.output and os.environ.get(OUTPUT_PASSWORD))
-                        or os.environ.get(PASSWORD, ""))
+            names = ((OUTPUT_USER, OUTPUT_PASSWORD)
+                     if self.output and os.environ.get(OUTPUT_USER) else (USER, PASSWORD))
+            user, password = (os.environ.get(name, "") for name in names)
             session = (session_utils.create_session_from_user_pass(user, password) if user
                        else session_utils.create_session())
         client = DICOMwebClient(self.url, session=session, timeout=(10, 300))
