@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import sys
@@ -339,6 +340,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from deid.curator.explain import explain
     from deid.curator.output import dump_json, table
     from deid.profile import load_profiles
+    from deid.profile.loader import load_documents
 
     profile = load_profiles(args.profile)
     key, throwaway = _explain_key(args)
@@ -347,13 +349,16 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"deid: cannot read {args.input}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
-    result = explain(data, profile, key, show_values=args.show_values)
+    result = explain(data, profile, key, show_values=args.show_values,
+                     documents=load_documents(args.profile) if args.why else None)
     key_note = (f"key: {key.origin}" + (" (no --secret-file and no $DEID_SECRET; explain writes "
                                         "nothing, but replaced UIDs, hashes and shifted dates "
                                         "differ from a run with your key)" if throwaway else ""))
     rows = result.rows
     if args.changes_only:
         rows = [r for r in rows if r.result != "kept"]
+    if args.attribute:
+        rows = [r for r in rows if _names_element(r, args.attribute)]
     if args.json:
         dump_json({
             "file": args.input, "profiles": list(profile.names), "key": key.origin,
@@ -384,10 +389,32 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         print("note: elements could not be matched to their items; paths have no item index")
     if rows:
         print()
+        buffer = io.StringIO()
         table(["TAG", "ELEMENT", "VR", "ACTION", "RESULT", "DECIDED BY", "VALUE"],
               [[tag_text(r.tag), r.shown_name, r.vr, r.action,
-                r.result, r.decided_by, _value_cell(r)] for r in rows])
+                r.result, r.decided_by, _value_cell(r)] for r in rows], out=buffer)
+        lines = buffer.getvalue().splitlines()
+        print(lines[0])
+        for row, line in zip(rows, lines[1:], strict=True):
+            print(line)
+            for reason in row.why:
+                print(f"    why: {reason}")
     return EXIT_OK if result.written else EXIT_REJECTED
+
+
+def _names_element(row, wanted: list[str]) -> bool:
+    """Whether an explained element is one of those asked for: by keyword (any case), tag in
+    any spelling or path."""
+    from deid.profile.loader import tag_pattern
+
+    for text in wanted:
+        pattern = tag_pattern(text)
+        if pattern is not None and row.tag & pattern[0] == pattern[1]:
+            return True
+        if text.lower() in (row.name.lower(), row.path.lower(),
+                            row.path.rsplit(">", 1)[-1].lower()):
+            return True
+    return False
 
 
 def _value_cell(row) -> str:
@@ -522,6 +549,13 @@ def build_parser() -> argparse.ArgumentParser:
                                   "public)")
     explain_cmd.add_argument("--changes-only", action="store_true",
                              help="leave out elements kept as they were")
+    explain_cmd.add_argument("--why", action="store_true",
+                             help="under each element, why: the rule and its profile, the "
+                                  "PS3.15 Table E.1-1 row and column, the rules it replaced, "
+                                  "the IOD Type behind a compound code, the unlisted policy, "
+                                  "conditional rules that did not apply")
+    explain_cmd.add_argument("--attribute", "-a", action="append", metavar="KEYWORD|TAG",
+                             help="show only these elements (repeat for more)")
     explain_cmd.add_argument("--json", action="store_true", help="JSON for scripts")
     explain_cmd.set_defaults(handler=_cmd_explain)
 

@@ -110,7 +110,7 @@ def test_curator_commands_do_not_import_beam():
             "assert main(['profile', 'list']) == 0\n"
             "assert main(['profile', 'show', 'basic', '-a', 'PatientName']) == 0\n"
             "assert main(['profile', 'lint', 'retain-uids']) == 0\n"
-            f"assert main(['explain', {ct!r}, '-p', 'basic']) == 0\n"
+            f"assert main(['explain', {ct!r}, '-p', 'basic', '--why']) == 0\n"
             f"assert main(['diff', {ct!r}, {ct!r}]) == 0\n"
             "heavy = [m for m in sys.modules if m.split('.')[0] in ('apache_beam', 'pipelines')]\n"
             "assert not heavy, heavy\n")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
 
+from deid import standard
 from deid.curator.composition import rule_json, tag_text
 from deid.curator.diff import diff_datasets
 from deid.curator.elements import (
@@ -26,9 +27,11 @@ from deid.curator.elements import (
     path_text,
     walk,
 )
+from deid.curator.why import Context, reasons
 from deid.engine import Decision, Rejection, deidentify_bytes, read_dataset
 from deid.engine.core import Rejected, original_values, pixel_plan
 from deid.keys import SecretKey
+from deid.profile.loader import ProfileDocument
 from deid.profile.model import COMPOUND, PixelRule, Profile, Rule
 
 PIXEL_DATA = 0x7FE00010
@@ -57,6 +60,7 @@ class Row:
     result: str  # one of RESULTS
     before: str | None
     after: str | None
+    why: list[str] = field(default_factory=list)  # with explain(why=...): the reasons
 
     @property
     def shown_name(self) -> str:
@@ -78,7 +82,7 @@ class Row:
         return {"path": self.path, "tag": tag_text(self.tag), "name": self.name, "vr": self.vr,
                 "action": self.action, "rule": rule_json(self.rule) if self.rule else None,
                 "note": self.note or None, "result": self.result, "before": self.before,
-                "after": self.after}
+                "after": self.after, "why": self.why}
 
 
 @dataclass
@@ -106,9 +110,11 @@ class Explanation:
         return {k: v for k, v in counts.items() if v}
 
 
-def explain(data: bytes, profile: Profile, key: SecretKey, *,
-            show_values: bool = False) -> Explanation:
-    """De-identify in memory with a trace and explain every element. Writes nothing."""
+def explain(data: bytes, profile: Profile, key: SecretKey, *, show_values: bool = False,
+            documents: list[ProfileDocument] | None = None) -> Explanation:
+    """De-identify in memory with a trace and explain every element. Writes nothing.
+    With the composition's ``documents`` (``load_documents``), each row also says why
+    (``Row.why``)."""
     explanation = Explanation(profile.names, key.origin)
     try:
         original = read_dataset(data)
@@ -123,11 +129,19 @@ def explain(data: bytes, profile: Profile, key: SecretKey, *,
         explanation.rejection = result
     else:
         output = read_dataset(result.data)
+    context = None
+    if documents is not None:
+        context = Context.of(profile, documents, standard.iod_of_sop_class(
+            str(original.get("SOPClassUID", "") or "")), original_values(original, profile))
     pairs = _pair(original, trace)
     if pairs is None:
         explanation.aligned = False
         explanation.rows = [_unpaired_row(d, profile, show_values) for d in trace
                             if d is not None]
+        if context is not None:
+            for row, decision in zip(explanation.rows, (d for d in trace if d is not None),
+                                     strict=True):
+                row.why = reasons(context, decision, row.result, None)
     else:
         results: dict[str, str] = {}
         for node, decision, _descended, enclosing in pairs:
@@ -136,6 +150,10 @@ def explain(data: bytes, profile: Profile, key: SecretKey, *,
                                     show_values)
             else:
                 row = _row(node, decision, output, profile, show_values)
+                if context is not None and decision is not None:
+                    row.why = reasons(context, decision, row.result, node.creator)
+            if context is not None and not row.why and row.note:
+                row.why = [row.note]
             results[row.path] = row.result
             explanation.rows.append(row)
     if output is not None:

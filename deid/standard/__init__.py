@@ -175,3 +175,48 @@ def _unlisted_type(iod: str, keyword: str, path: tuple[str, ...]) -> str | None:
     if keyword not in keywords:
         return None
     return _iod_unlisted(iod).get(keyword, {}).get(path[-1] if path else "", "")
+
+
+@cache
+def _iod_modules() -> dict:
+    return _read("iod_modules.json")
+
+
+def iod_name(iod: str) -> str:
+    """'ct-image' -> 'CT Image'."""
+    entry = _iod_modules()["iods"].get(iod)
+    return entry["name"] if entry else iod
+
+
+def defining_module(iod: str, keyword: str, path: tuple[str, ...]) -> str | None:
+    """The name of the first module of an IOD that defines an attribute at a sequence path
+    (the one attribute_type's Type comes from), for explanations; None if unknown."""
+    data = _iod_modules()
+    joined = "/".join(path)
+    parent = path[-1] if path else ""
+    keywords, unlisted = _unlisted_types()
+    for module in data["iods"].get(iod, {}).get("modules", ()):
+        entry = data["modules"].get(module)
+        if entry is None:
+            continue
+        if joined in entry["attributes"].get(keyword, ()) or (
+                keyword in keywords
+                and parent in unlisted["modules"].get(module, {}).get(keyword, {})):
+            return entry["name"]
+    return None
+
+
+@cache
+def _table_rows() -> dict[str, dict]:
+    return {row["tag"]: row for row in _read("table_e1_1.json")["rows"]}
+
+
+def table_row(tag: int) -> dict | None:
+    """The row of PS3.15 Table E.1-1 for a public tag ('tag' as '00100010' or '60xx3000',
+    'name', and the action code of 'basic' and of each option column that has one), or None."""
+    rows = _table_rows()
+    key = f"{tag:08X}"
+    if key in rows:
+        return rows[key]
+    return next((row for pattern, row in rows.items() if "x" in pattern and all(
+        p in ("x", k) for p, k in zip(pattern, key, strict=True))), None)

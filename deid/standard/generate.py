@@ -147,6 +147,7 @@ def extract(source: Path, out: Path = DATA_DIR) -> None:
     iod_dir = source / "iod_modules" / "highdicom_2026b"
     _extract_iod_types(iod_dir, table, dictionary, out)
     _extract_unlisted_types(iod_dir, table, dictionary, out)
+    _extract_iod_modules(iod_dir, source / "iod_modules" / "innolitics_2024b", out)
 
 
 def _extract_iod_types(iod_dir: Path, table: list[dict], dictionary: dict[str, list],
@@ -201,6 +202,45 @@ def _extract_iod_types(iod_dir: Path, table: list[dict], dictionary: dict[str, l
         "conditions": {k: REQUIRED_CONDITIONS[k] for k in required if k in REQUIRED_CONDITIONS},
         "sop_classes": _load(iod_dir / "sop_class_iod_map.json"),
         "iods": iods,
+    })
+
+
+ACRONYMS = {"ct", "mr", "pet", "pt", "us", "rt", "sr", "xa", "xrf", "dx", "ecg", "sc", "vl",
+            "oct", "iod", "cr", "nm", "ep", "ivus", "ivoct", "kos", "mpr", "cad", "dicos", "ps",
+            "3d", "2d", "hl7", "icc", "x"}
+
+
+def _title(key: str) -> str:
+    """'ct-image' -> 'CT Image', for the few keys the innolitics tables do not name."""
+    return " ".join(w.upper() if w in ACRONYMS else w.capitalize() for w in key.split("-"))
+
+
+def _extract_iod_modules(iod_dir: Path, names_dir: Path, out: Path) -> None:
+    """What `deid explain` says of a compound code: the IOD's name and the module that gives
+    the attribute its Type. Per IOD its name and modules (in the IOD's order); per module its
+    name and, of the attributes in iod_types.json, the sequence paths where it defines them."""
+    keywords = set(_load(out / "iod_types.json")["keywords"])
+    names = {row["id"]: row["name"] for name in ("ciods.json", "modules.json")
+             for row in _load(names_dir / name)}
+    iods = {iod: {"name": names.get(iod) or _title(iod),
+                  "modules": [m["key"] for m in modules]}
+            for iod, modules in sorted(_load(iod_dir / "iod_module_map.json").items())}
+    modules = {}
+    for module, attributes in sorted(_load(iod_dir / "module_attribute_map.json").items()):
+        held: dict[str, list[str]] = {}
+        for attribute in attributes:
+            if attribute["keyword"] in keywords:
+                paths = held.setdefault(attribute["keyword"], [])
+                path = "/".join(attribute["path"])
+                if path not in paths:
+                    paths.append(path)
+        modules[module] = {"name": names.get(module) or _title(module),
+                           "attributes": dict(sorted(held.items()))}
+    _write_json(out / "iod_modules.json", {
+        "source": "highdicom 2026b IOD and module tables, names from innolitics/dicom-standard "
+                  "2024b (MIT licences)",
+        "iods": iods,
+        "modules": modules,
     })
 
 
