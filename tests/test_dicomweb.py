@@ -352,6 +352,7 @@ def test_a_store_that_goes_down_during_the_run_fails_it(source, release, tmp_pat
 @pytest.mark.parametrize("argv, expected", [
     (["--input", "dicomweb+http://h/dicom-web?Modality=C*"], "wildcard"),
     (["--input", "dicomweb+http://h/dicom-web?NotAKeyword=1"], "not a DICOM keyword"),
+    (["--input", "dicomweb+http://h/dicom-web?StudyDate=2020-2021"], "YYYYMMDD"),
     (["--input", "dicomweb+http://u:p@h/dicom-web"], "credentials in the URL"),
     (["--input", "x", "--output", "dicomweb+http://h/dicom-web"], "--manifest_output"),
     (["--input", "x", "--output", "out", "--manifest_output", "m"], "goes with a DICOMweb"),

@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
@@ -51,6 +52,7 @@ RETRY = "DEID_DICOMWEB_RETRY"  # 0: no retry of a failed request (the client ret
 GOOGLE_HOST = "healthcare.googleapis.com"  # Cloud Healthcare API: Google credentials
 STOW_BATCH_INSTANCES = 64  # at most this many instances, and about as many MiB, per request
 _MIB = 1 << 20
+_DATE_RANGE = re.compile(r"\d{8}|\d{8}-|-\d{8}|\d{8}-\d{8}")
 _GONE = (400, 404, 410)  # WADO-RS statuses about the instance, not the store
 _INSTANCE_MEDIA = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 _STOW_TYPE = 'multipart/related; type="application/dicom"; boundary="deid-stow-boundary"'
@@ -123,9 +125,14 @@ class Store:
             if tag_for_keyword(keyword) is None:
                 raise ValueError(f"{_label(spec)}: {keyword!r} is not a DICOM keyword (query "
                                  "attributes are keywords such as Modality or StudyDate)")
-            if dictionary_VR(tag_for_keyword(keyword)) == "SQ":
+            vr = dictionary_VR(tag_for_keyword(keyword))
+            if vr == "SQ":
                 raise ValueError(f"{_label(spec)}: {keyword} is a sequence: not a QIDO-RS "
                                  "matching key here")
+            if vr == "DA" and not _DATE_RANGE.fullmatch(value):
+                # PS3.4 C.2.2.2.5: whole dates; a store matches `2020-2021` against nothing.
+                raise ValueError(f"{_label(spec)}: {keyword} takes a date YYYYMMDD or a range "
+                                 "of them (20200101-20211231, 20200101-, -20211231)")
             if "*" in value or "?" in value:
                 # dicomweb-client percent-encodes them, and stores such as Orthanc then
                 # match the literal characters: the run would silently read nothing.
