@@ -95,9 +95,12 @@ class Orthanc:
         _stop(self.process)
 
 
-def start_orthanc(folder: Path, auth: tuple[str, str] | None = None) -> Orthanc:
+def start_orthanc(folder: Path, auth: tuple[str, str] | None = None,
+                  lua: str | None = None) -> Orthanc:
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
+    if lua:
+        (folder / "filter.lua").write_text(lua)
     config = {
         "Name": f"deid-test-{port}",
         "StorageDirectory": str(folder / "storage"),
@@ -110,6 +113,7 @@ def start_orthanc(folder: Path, auth: tuple[str, str] | None = None) -> Orthanc:
         "Plugins": [str(PLUGIN)],
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "Host": f"127.0.0.1:{port}",
                      "Ssl": False},
+        "LuaScripts": [str(folder / "filter.lua")] if lua else [],
     }
     (folder / "orthanc.json").write_text(json.dumps(config))
     process = _start([ORTHANC, str(folder / "orthanc.json")], folder / "orthanc.log",
@@ -316,6 +320,42 @@ def test_refused_instances_are_quarantined_the_others_stored(release):
     client = release.client()
     assert client.search_for_instances(search_filters={"SOPInstanceUID": good.sop_instance_uid})
     release.delete_instance(good.sop_instance_uid)
+
+
+# Orthanc's DICOMweb plugin acknowledges an instance that this filter then refuses.
+DROP_RT_PLANS = """
+function ReceivedInstanceFilter(dicom, origin, info)
+  return dicom.Modality ~= 'RTPLAN'
+end
+"""
+
+
+def test_an_instance_acknowledged_but_not_stored_is_quarantined(env, tmp_path):
+    """A store may acknowledge an instance and drop it (Orthanc with a Lua filter): QIDO-RS
+    after STOW-RS finds it missing, so it is quarantined instead of counted as written."""
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from deid.engine import deidentify_bytes
+
+    server = start_orthanc(tmp_path / "filtering", lua=DROP_RT_PLANS)
+    try:
+        key = SecretKey(b"filter-tests-0123456789abcdef", "tests")
+        outs = [(name, deidentify_bytes(Path(get_testdata_file(name)).read_bytes(),
+                                        load_profiles(["basic"]), key))
+                for name in ("CT_small.dcm", "rtplan.dcm")]
+        with TestPipeline() as p:
+            out = (p | beam.Create(outs)
+                   | dicomweb.StoreInstances(Store.parse(server.dicomweb, output=True)))
+            assert_that(out["written"] | "Written" >> beam.Map(lambda s: s.input),
+                        equal_to(["CT_small.dcm"]), label="written")
+            assert_that(out["quarantine"] | beam.Map(lambda q: (q.input, q.reason, q.message)),
+                        equal_to([("rtplan.dcm", STORE_REFUSED, "the store acknowledged it "
+                                   "(STOW-RS: HTTP 200) but QIDO-RS does not find it")]),
+                        label="quarantined")
+    finally:
+        server.stop()
 
 
 def test_stow_failure_reasons_are_read_per_instance():

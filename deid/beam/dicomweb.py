@@ -7,8 +7,9 @@ Source: QIDO-RS lists the studies matching the query's study-level attributes, t
 series, then their instances (each level spread over the workers by a Reshuffle); WADO-RS
 retrieves each instance in the transfer syntax it is stored in. Sink: STOW-RS in batches;
 the store's answer is read per instance (PS3.18 10.5.3: Referenced SOP Sequence for the
-stored, Failed SOP Sequence with a Failure Reason for the refused): an instance refused (a 400
-or 409, or not acknowledged) is quarantined as `store_refused`, while a store that cannot be
+stored, Failed SOP Sequence with a Failure Reason for the refused), and QIDO-RS then looks for
+the stored ones: an instance refused (a 400 or 409, not acknowledged, or acknowledged but not
+found) is quarantined as `store_refused`, while a store that cannot be
 reached or answers anything else fails the run (StoreUnavailable), never silently.
 
 URLs of the source name original UIDs: no log line, error or quarantine record holds one.
@@ -54,6 +55,7 @@ STOW_BATCH_INSTANCES = 64  # at most this many instances, and about as many MiB,
 _MIB = 1 << 20
 _DATE_RANGE = re.compile(r"\d{8}|\d{8}-|-\d{8}|\d{8}-\d{8}")
 _GONE = (400, 404, 410)  # WADO-RS statuses about the instance, not the store
+_UIDS_PER_SEARCH = 16  # a UID list per QIDO-RS request, well within URL length limits
 _INSTANCE_MEDIA = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 _STOW_TYPE = 'multipart/related; type="application/dicom"; boundary="deid-stow-boundary"'
 
@@ -423,11 +425,15 @@ class StowFn(beam.DoFn):
                                    f"request: cannot connect ({type(exc).__name__})") from None
         del body
         stored, failed = stow_outcome(_body(response))
+        listed = self._listed(sorted(stored & {out.sop_instance_uid for _, out in batch}))
         for input_path, out in batch:
-            if out.sop_instance_uid in stored:
+            if out.sop_instance_uid in listed:
                 yield from self._written_records(input_path, out)
                 continue
-            if out.sop_instance_uid in failed:
+            if out.sop_instance_uid in stored:
+                message = (f"the store acknowledged it (STOW-RS: HTTP {response.status_code}) "
+                           "but QIDO-RS does not find it")
+            elif out.sop_instance_uid in failed:
                 message = (f"the store refused it (STOW-RS: HTTP {response.status_code}, "
                            f"failure reason 0x{failed[out.sop_instance_uid]:04X})")
             else:
@@ -435,6 +441,18 @@ class StowFn(beam.DoFn):
                            f"{response.status_code})")
             _LOG.warning("%s not stored: %s", input_path, message)
             yield TaggedOutput(QUARANTINE, Quarantined(input_path, STORE_REFUSED, message))
+
+    def _listed(self, uids: list[str]) -> set[str]:
+        """Which of the acknowledged instances the store lists: one may acknowledge an
+        instance it then drops (Orthanc does, when one of its own filters refuses it)."""
+        found: set[str] = set()
+        for start in range(0, len(uids), _UIDS_PER_SEARCH):
+            with _unavailable(self._store, "QIDO-RS instances"):
+                items = self._client.search_for_instances(search_filters={
+                    "SOPInstanceUID": ",".join(uids[start:start + _UIDS_PER_SEARCH])},
+                    fields=["00080018"])
+            found.update(_uid(item, "00080018") for item in items if "00080018" in item)
+        return found
 
     def _written_records(self, input_path: str, out):
         self._written.inc()
