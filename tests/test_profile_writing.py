@@ -173,3 +173,30 @@ def test_a_profile_error_names_the_line_only_once(tmp_path):
     with pytest.raises(ProfileError) as error:
         load_profiles([_profile(tmp_path, "rules:\n- {attribute: (0010,0010), action: X}\n")])
     assert len(error.value.problems) == 1
+
+
+def test_a_lookup_missing_rejection_counts_the_distinct_missing_values(tmp_path):
+    from dicom_factory import to_bytes
+
+    from deid.engine import Rejection, deidentify_bytes
+
+    (tmp_path / "ids.csv").write_text("original,code\nPID-0001,SUBJ-01\n")
+    profile = load_profiles([_profile(tmp_path, (
+        "rules:\n"
+        "- {attribute: PatientID, action: lookup, file: ids.csv}\n"
+        "- {attribute: PatientName, action: lookup, file: ids.csv, key: PatientID}\n"
+        "- {attribute: OtherPatientIDs, action: lookup, file: ids.csv}\n"))])
+    ds = base_dataset()
+    ds.PatientID = "PID-0002"
+    ds.OtherPatientIDs = "MRN-77"
+    result = deidentify_bytes(to_bytes(ds), profile.with_sealed_lookups(KEY), KEY)
+    assert isinstance(result, Rejection) and result.reason == "lookup_missing"
+    # PatientID and PatientName look up the same value: two distinct values, three rules.
+    assert result.message.startswith("2 distinct values have no entry in lookup file ids.csv: ")
+    assert "PatientID (0010,0020) (rule at " in result.message
+    assert "PatientName (0010,0010)" in result.message
+    assert "OtherPatientIDs (0010,1000)" in result.message
+    assert "PID-0002" not in result.message and "MRN-77" not in result.message
+    ds.OtherPatientIDs = "PID-0001"
+    result = deidentify_bytes(to_bytes(ds), profile, KEY)
+    assert result.message.startswith("1 distinct value has no entry in lookup file ids.csv")

@@ -27,7 +27,7 @@ from deid.engine.scrub import MIN_TOKEN, Scrubber, tokens_of
 from deid.engine.uids import is_valid_uid, replace_uid
 from deid.engine.writer import encoded_elements, encoded_text
 from deid.keys import SecretKey
-from deid.profile.model import COMPOUND, MethodCode, Profile, Rule
+from deid.profile.model import COMPOUND, MethodCode, Profile, Rule, seal_value
 
 TEXT_VRS = frozenset({"AE", "CS", "LO", "SH", "PN", "ST", "LT", "UT", "UC", "UR"})
 CODE_WORD = re.compile(r"[ _]+")  # what separates the words of a CS value
@@ -196,6 +196,8 @@ class _Run:
         self._offset: int | None = None
         self._decided: tuple[str, Rule | None] = ("K", None)
         self._invalid_vrs: list[tuple[Dataset, int]] = []
+        # Lookups whose table lacks the value: (file, tag, rule) -> keyed digests of the values.
+        self.missing: dict[tuple[str, int, str], set[str]] = {}
         self.dates: set[str] = set()  # what happened to dates: 'shifted', 'kept', 'removed'
         tokens: list[str] = []
         named: list[str] = []
@@ -651,12 +653,31 @@ class _Run:
         if replacement is not None:
             dataset[tag].value = replacement
         elif lookup.missing == "reject":
-            name = lookup.file.replace("\\", "/").rsplit("/", 1)[-1]
-            raise Rejected("lookup_missing", f"{keyword_of(tag)} {tag_text(tag)}: the value "
-                           f"has no entry in lookup file {name} (rule at {rule.source})")
+            # Noted, and rejected once the pass is over (check_lookups), so that the record
+            # says how many distinct values the tables lack; the element goes meanwhile.
+            self.missing.setdefault((lookup.file, tag, str(rule.source)), set()).add(
+                seal_value(self.key, original))
+            del dataset[tag]
         else:
             self._apply(dataset, tag, vr, Rule(lookup.missing, rule.selector, rule.source,
                                                rule.profile), path)
+
+    def check_lookups(self) -> None:
+        """Reject an instance whose values some lookup table lacks (missing: reject), saying
+        how many distinct values are missing from each table and for which attributes, never
+        which values."""
+        if not self.missing:
+            return
+        by_file: dict[str, tuple[set[str], list[str]]] = {}
+        for (file, tag, source), digests in self.missing.items():
+            name = file.replace("\\", "/").rsplit("/", 1)[-1]
+            values, where = by_file.setdefault(name, (set(), []))
+            values |= digests
+            where.append(f"{keyword_of(tag)} {tag_text(tag)} (rule at {source})")
+        raise Rejected("lookup_missing", "; ".join(
+            f"{len(values)} distinct value{'s' if len(values) != 1 else ''} "
+            f"{'have' if len(values) != 1 else 'has'} no entry in lookup file {name}: "
+            f"{', '.join(where)}" for name, (values, where) in sorted(by_file.items())))
 
     def render_templates(self) -> None:
         """Templates last, so that their {Keyword} fields read de-identified values; a
@@ -788,6 +809,7 @@ def deidentify_dataset(dataset: Dataset, profile: Profile, key: SecretKey,
     pixels = plan_pixels(dataset, profile, read)
     run = _Run(dataset, profile, key, trace, read)
     run.process(dataset, (), "apply")
+    run.check_lookups()
     run.render_templates()
     run.check_vrs()
     written_syntax = None
