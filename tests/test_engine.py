@@ -547,3 +547,15 @@ def test_a_sealed_lookup_holds_no_original_and_maps_the_same(tmp_path):
     result = deidentify_bytes(to_bytes(unknown), sealed, KEY)
     assert isinstance(result, Rejection) and result.reason == "lookup_missing"
     assert "PID-0002" not in result.message
+
+
+def test_cleaning_that_empties_a_type_1_attribute_leaves_a_dummy():
+    """Structure Set Label is Type 1 in an RT Structure Set: cleaned of the patient's ID to
+    nothing, it gets a dummy (the IOD stays whole); Type 3 text cleaned to nothing stays
+    empty."""
+    ds = base_dataset("1.2.840.10008.5.1.4.1.1.481.3")
+    ds.StructureSetLabel = ds.PatientID
+    ds.SeriesDescription = ds.PatientID
+    out = _run(ds, "basic", "clean-descriptors")
+    assert out.StructureSetLabel == "ANONYMIZED"
+    assert not out.SeriesDescription

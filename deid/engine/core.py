@@ -339,7 +339,7 @@ class _Run:
         if rule is None and mode == "clean" and vr in CLEANED_VRS:
             # Text no rule names, in a cleaned sequence: cleaned, as the sequence is.
             self._record("C", None)
-            self._clean_text(dataset, tag, vr)
+            self._clean_text(dataset, tag, vr, path)
             return
         rule = rule or self.profile.unlisted_rule(tag, vr)
         if rule is None:
@@ -467,18 +467,25 @@ class _Run:
         # Unknown Type: the most conservative alternative, but where the table itself says X
         # (only an IOD that requires the attribute keeps it), X.
         unknown = alternatives[0 if standard.removed_unless_required(keyword) else -1]
-        if self.iod is None:
-            return unknown  # unknown SOP class
-        kind = standard.attribute_type(self.iod, keyword, path)
+        kind = self._type(tag, path)
         if kind == "":
             # Not in this IOD at all: E.1-1 notes say such attributes may simply be removed.
             return alternatives[0]
         if kind is None:
-            return unknown  # defined in the IOD, but not at this path
-        if kind.endswith("C"):
-            kind = kind[0] if self._condition(standard.condition_of(keyword)) else "3"
+            return unknown  # an unknown SOP class, or defined in the IOD but not at this path
         needed = {"3": ("X", "Z", "D", "U"), "2": ("Z", "D", "U"), "1": ("D", "U")}[kind]
         return next(a for a in alternatives if a in needed)
+
+    def _type(self, tag: int, path: tuple[str, ...]) -> str | None:
+        """The attribute's Type here ('1', '2', '3'; a 1C or 2C as 1 or 2 when its condition
+        holds, else 3), '' when the IOD does not define it, None when unknown."""
+        if self.iod is None:
+            return None
+        keyword = keyword_of(tag)
+        kind = standard.attribute_type(self.iod, keyword, path)
+        if kind is not None and kind.endswith("C"):
+            kind = kind[0] if self._condition(standard.condition_of(keyword)) else "3"
+        return kind
 
     def _condition(self, condition: str | None) -> bool:
         """Whether the condition of a 1C or 2C Type holds for this instance. 'animal': PS3.3
@@ -569,7 +576,7 @@ class _Run:
         elif vr == "SQ":
             self._recurse(dataset, tag, path, "clean")
         elif vr in TEXT_VRS:
-            self._clean_text(dataset, tag, vr)
+            self._clean_text(dataset, tag, vr, path)
         elif vr in ("DA", "DT", "TM"):
             self._shift(dataset, tag)
         elif vr == "UI":
@@ -588,13 +595,19 @@ class _Run:
         self._record("X", rule)
         del dataset[tag]
 
-    def _clean_text(self, dataset: Dataset, tag: int, vr: str) -> None:
+    def _clean_text(self, dataset: Dataset, tag: int, vr: str, path: tuple[str, ...]) -> None:
         element = dataset[tag]
         values = _values(element.value)
         clean = self._clean_code if vr == "CS" else self.scrub
         cleaned = [clean(v) for v in values]
-        if cleaned != values:
-            element.value = _store(cleaned)
+        if cleaned == values:
+            return
+        if not any(cleaned) and self._type(tag, path) == "1":
+            # All of it was identifying, but the IOD needs a value (PS3.15 E.1: the IOD stays
+            # whole): a dummy, which says nothing.
+            _overwrite(dataset, tag, vr, dummy_value(vr, tag))
+            return
+        element.value = _store(cleaned)
 
     def _clean_code(self, value: str) -> str:
         """A coded value without the words of the instance's names and IDs (a set lookup per

@@ -156,7 +156,7 @@ def _extract_iod_types(iod_dir: Path, table: list[dict], dictionary: dict[str, l
 
     Keys are the attribute keyword, then the path of enclosing sequence keywords joined by '/'
     ('' at the top level). Only attributes with a compound action code in some column matter,
-    and those below.
+    those an option cleans (C), and those below.
 
     Attributes the table removes (X) are kept only where an IOD requires them (Type 1 or 2,
     or 1C or 2C with a condition in REQUIRED_CONDITIONS, whose C is kept): the rest of their
@@ -173,6 +173,13 @@ def _extract_iod_types(iod_dir: Path, table: list[dict], dictionary: dict[str, l
         if row["tag"] in dictionary and "x" not in row["tag"]  # an overlay goes whole
         and any(row.get(col) == "X" for col in ["basic", *OPTION_COLUMNS])
     } - compound
+    # Text an option cleans (C) gets a dummy where cleaning empties it and its Type is 1.
+    cleaned = {
+        dictionary[row["tag"]][0] for row in table
+        if row["tag"] in dictionary and "x" not in row["tag"]
+        and dictionary[row["tag"]][1] in FREE_TEXT_VRS
+        and any(row.get(col) == "C" for col in OPTION_COLUMNS)
+    } - compound - removed
     iod_modules = _load(iod_dir / "iod_module_map.json")
     module_attributes = _load(iod_dir / "module_attribute_map.json")
     iods: dict[str, dict[str, dict[str, str]]] = {}
@@ -183,6 +190,8 @@ def _extract_iod_types(iod_dir: Path, table: list[dict], dictionary: dict[str, l
                 keyword = attribute["keyword"]
                 if keyword in compound:
                     kind = attribute["type"].rstrip("C")
+                elif keyword in cleaned and attribute["type"].startswith("1"):
+                    kind = "1"  # only where a value is required: the rest stays as cleaned
                 elif keyword in removed and _required(keyword, attribute["type"]):
                     kind = attribute["type"]
                 else:
@@ -197,7 +206,7 @@ def _extract_iod_types(iod_dir: Path, table: list[dict], dictionary: dict[str, l
     required = sorted({k for types in iods.values() for k in types} & removed)
     _write_json(out / "iod_types.json", {
         "source": "highdicom 2026b IOD and module tables (MIT licence)",
-        "keywords": sorted(compound | set(required)),
+        "keywords": sorted(compound | cleaned | set(required)),
         "removed_unless_required": required,
         "conditions": {k: REQUIRED_CONDITIONS[k] for k in required if k in REQUIRED_CONDITIONS},
         "sop_classes": _load(iod_dir / "sop_class_iod_map.json"),

@@ -60,6 +60,8 @@ class Report:
     profiles: tuple[str, ...]
     instances: list[InstanceResult] = field(default_factory=list)
     set_findings: list[Finding] = field(default_factory=list)
+    # References among the instances (deid verify over folders): resolved, unresolved, lost.
+    references: dict[str, int] = field(default_factory=dict)
 
     @property
     def findings(self) -> list[Finding]:
@@ -80,7 +82,7 @@ class Report:
 
     def as_json(self) -> dict:
         return {"profiles": list(self.profiles), "ok": self.ok, "counts": self.counts(),
-                "by_check": self.by_check(),
+                "by_check": self.by_check(), "references": self.references,
                 "instances": [i.as_json() for i in self.instances],
                 "set_findings": [f.as_json() for f in self.set_findings]}
 
@@ -90,6 +92,9 @@ class Report:
         lines = [f"deid verify ({'+'.join(self.profiles)}): {counts['instances']} instance(s): "
                  f"{counts[PASSED]} passed, {counts[FAILED]} failed, {counts[QUARANTINED]} "
                  f"quarantined, {counts[REJECTED]} rejected; {counts['findings']} finding(s)"]
+        if self.references:
+            lines.append("  references: " + ", ".join(f"{n} {outcome}" for outcome, n
+                                                      in self.references.items()))
         lines += [f"  {name:<34} {n:>6}" for name, n in self.by_check().items()]
         shown = [(i.deidentified or i.original or "", f) for i in self.instances
                  for f in i.findings] + [("(set)", f) for f in self.set_findings]

@@ -37,6 +37,7 @@ from deid.verify.findings import (
     Report,
 )
 from deid.verify.pair import Unverifiable, verify_pair
+from deid.verify.references import References
 
 MANIFEST, QUARANTINE, REPORT = "manifest.jsonl", "quarantine.jsonl", "verify_report.json"
 SIDECARS = frozenset({MANIFEST, "manifest.parquet", REPORT})
@@ -129,12 +130,15 @@ class SetVerifier:
         self.profile, self.key, self.files = profile, key, files
         self.report = Report(profile.names)
         self.consistency = Consistency()
+        self.references = References()
 
     def pair(self, original: str, output: str, data: bytes | None = None) -> InstanceResult:
         """Verify one pair; a file that cannot be read or compared is a finding."""
         try:
-            result = verify_pair(data if data is not None else self.files.read(original),
-                                 self.files.read(output), self.profile)
+            data = data if data is not None else self.files.read(original)
+            written = self.files.read(output)
+            self.references.add(data, written, output)
+            result = verify_pair(data, written, self.profile)
         except Exception as exc:  # unreadable files: a finding, without the exception text
             detail = str(exc) if isinstance(exc, Unverifiable) else \
                 f"cannot read the pair ({type(exc).__name__})"
@@ -151,7 +155,8 @@ class SetVerifier:
                                                    files.list(deidentified)[0]))
         else:
             self._folders(originals, deidentified, quarantine)
-        self.report.set_findings = self.consistency.findings()
+        self.report.set_findings = self.consistency.findings() + self.references.findings()
+        self.report.references = self.references.counts
         return self.report
 
     def _output_index(self, deidentified: str) -> dict[str, str]:
@@ -197,12 +202,14 @@ class SetVerifier:
             candidates = [replace_uid(self.key, uid), uid] if uid and self.key else [uid]
             output = next((index[c] for c in candidates if c in index), None)
             if original in records:
+                self.references.add(data, None, original)
                 self.report.instances.append(InstanceResult(
                     original, output, QUARANTINED, note=records[original]))
             elif output is not None:
                 paired.add(output)
                 self.report.instances.append(self.pair(original, output, data))
             else:
+                self.references.add(data, None, original)
                 self.report.instances.append(self._without_output(original, data))
         for output in sorted(set(index.values()) - paired):
             self._unpaired(output, "no original has this SOP Instance UID")
