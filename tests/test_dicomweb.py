@@ -182,8 +182,9 @@ def release(env, tmp_path_factory):
 @pytest.fixture(scope="module")
 def round_trip(source, release, tmp_path_factory):
     folder = tmp_path_factory.mktemp("run")
-    code, text = run_main([
-        "--input", source.dicomweb, "--output", release.dicomweb,
+    code, text = run_main([  # the CT is listed twice: read once
+        "--input", source.dicomweb, "--input", source.dicomweb + "?Modality=CT",
+        "--output", release.dicomweb,
         "--manifest_output", str(folder / "release"),
         "--linkage_output", str(folder / "linkage"), "--profile", "basic"])
     manifest = [json.loads(line) for line in
@@ -196,6 +197,7 @@ def round_trip(source, release, tmp_path_factory):
 def test_round_trip_stores_every_instance_deidentified(round_trip, release):
     code, text, manifest, quarantine, folder = round_trip
     assert code == 1, text  # the burned-in secondary capture is quarantined
+    assert "read               5 files" in text
     assert "written            4 files" in text and "quarantined        1 files" in text
     assert len(manifest) == len(WRITTEN)
     profile = load_profiles(["basic"])

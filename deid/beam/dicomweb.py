@@ -4,8 +4,9 @@
     --output dicomweb+https://HOST/dicom-web   (with --manifest_output FOLDER)
 
 Source: QIDO-RS lists the studies matching the query's study-level attributes, then their
-series, then their instances (each level spread over the workers by a Reshuffle); WADO-RS
-retrieves each instance in the transfer syntax it is stored in. Sink: STOW-RS in batches;
+series, then their instances (each level spread over the workers by a Reshuffle, an instance
+listed twice read once); WADO-RS retrieves each instance in the transfer syntax it is stored
+in. Sink: STOW-RS in batches;
 the store's answer is read per instance (PS3.18 10.5.3: Referenced SOP Sequence for the
 stored, Failed SOP Sequence with a Failure Reason for the refused), and QIDO-RS then looks for
 the stored ones: an instance refused (a 400 or 409, not acknowledged, or acknowledged but not
@@ -223,6 +224,10 @@ class InstanceRef:
     sop: str = field(repr=False)
 
     @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.store.url, self.study, self.series, self.sop)
+
+    @property
     def label(self) -> str:
         """What logs and the quarantine call it: the store and a digest of its UIDs."""
         digest = hashlib.sha256(f"{self.study}/{self.series}/{self.sop}".encode()).hexdigest()
@@ -339,7 +344,11 @@ class ReadDicomweb(beam.PTransform):
                 | "SearchSeries" >> beam.ParDo(_SearchFn("series"))
                 | "SpreadSeries" >> beam.Reshuffle()
                 | "SearchInstances" >> beam.ParDo(_SearchFn("instances"))
-                | "SpreadInstances" >> beam.Reshuffle()
+                # An instance listed twice (two queries, or a study a store lists twice) is
+                # read once; the grouping also spreads the retrievals over the workers.
+                | "KeyByInstance" >> beam.Map(lambda ref: (ref.key, ref))
+                | "GroupByInstance" >> beam.GroupByKey()
+                | "OncePerInstance" >> beam.Map(lambda keyed: next(iter(keyed[1])))
                 | "Retrieve" >> beam.ParDo(RetrieveFn()))
 
 
