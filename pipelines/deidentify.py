@@ -108,6 +108,7 @@ class Plan:
     quarantine_copy: bool
     stream_threshold: int  # bytes: larger inputs are streamed
     verify: bool = False
+    prefer_duplicate: str = "smallest-path"  # deid.beam.write.PREFER
     sources: tuple[Store, ...] = ()  # DICOMweb stores read (QIDO-RS queries)
     sink: Store | None = None  # the DICOMweb store written instead of a folder
     run_id: str = field(default_factory=lambda: time.strftime("%Y%m%dT%H%M%S-")
@@ -245,7 +246,8 @@ def plan(argv: Sequence[str]) -> Plan:
                 manifest=manifest, linkage=linkage, sources=tuple(sources), sink=sink,
                 profile=profile, key_source=key_source,
                 allow_quarantine=own.allow_quarantine, quarantine_copy=own.quarantine_copy,
-                stream_threshold=own.stream_threshold_mb << 20, verify=own.verify)
+                stream_threshold=own.stream_threshold_mb << 20, verify=own.verify,
+                prefer_duplicate=own.prefer_duplicate)
 
 
 def _stores(own: DeidentifyOptions) -> tuple[list[Store], Store | None]:
@@ -290,7 +292,8 @@ def build(pipeline: beam.Pipeline, plan: Plan) -> None:
             plan.sink, linkage=plan.linkage is not None)
     else:
         written = deidentified.instances | "WriteInstances" >> WriteInstances(
-            plan.output, plan.run_id, linkage=plan.linkage is not None)
+            plan.output, plan.run_id, linkage=plan.linkage is not None,
+            prefer=plan.prefer_duplicate)
     _ = ((deidentified.quarantine, written["quarantine"])
          | "AllQuarantined" >> beam.Flatten()
          | "WriteQuarantine" >> WriteQuarantine(plan.quarantine, plan.quarantine_copy))

@@ -52,6 +52,13 @@ OWN_OPTIONS = (
                          "(a failure is quarantined as verification_failed) and the run for "
                          "consistency; report in <output>/verify_report.json; exit 1 on any "
                          "finding")),
+    ("prefer_duplicate", dict(choices=("smallest-path", "common-syntax"),
+                              default="smallest-path",
+                              help="of inputs that become the same instance (one instance in "
+                                   "several files), write the one with the smallest path "
+                                   "(default), or the one in the transfer syntax most of the "
+                                   "run's instances have; the others are quarantined as "
+                                   "duplicate_instance")),
     ("sample", dict(action="store_true",
                     help="add the DICOM test files shipped inside pydicom as input")),
 )

@@ -4,9 +4,11 @@ Each instance is first written under a temporary name in `<output>/.deid-staging
 then renamed into place, so a killed job leaves no truncated file where outputs go. Inputs
 that become the same output instance (the same SOP Instance UID: copies of a file, or one
 instance in several transfer syntaxes) are grouped by output path (only their metadata is
-shuffled): the input with the smallest path is written, the others are quarantined as
-`duplicate_instance`. So the outputs are a function of the inputs and the key alone: a rerun
-with the same key writes byte-identical files, whatever order the workers ran in.
+shuffled): one is written, the others are quarantined as `duplicate_instance`. Which one is
+``--prefer_duplicate``'s choice (PREFER): the smallest input path, or the one in the transfer
+syntax most of the run's instances have (ties: the smallest path). So the outputs are a
+function of the inputs and the key alone: a rerun with the same key writes byte-identical
+files, whatever order the workers ran in.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from deid.beam import metrics, paths
 from deid.beam.records import DUPLICATE, INTERNAL_ERROR, OUTPUT_ERROR, Linkage, Quarantined, Staged
 
 QUARANTINE, LINKAGE, DONE = "quarantine", "linkage", "done"
+# --prefer_duplicate: which of the inputs that became one instance is written.
+SMALLEST_PATH, COMMON_SYNTAX = "smallest-path", "common-syntax"
+PREFER = (SMALLEST_PATH, COMMON_SYNTAX)
 _LOG = logging.getLogger("deid.beam")
 
 
@@ -86,17 +91,25 @@ class StageFn(beam.DoFn):
                 input_path, OUTPUT_ERROR, f"cannot write the output ({type(exc).__name__})"))
 
 
+def preferred_order(candidates: list[Staged],
+                    syntax_counts: dict[str, int] | None = None) -> list[Staged]:
+    """Candidates for one output, the one to write first: by input path, or, given how many
+    of the run's instances each transfer syntax has, the most common syntax first."""
+    counts = syntax_counts or {}
+    return sorted(candidates, key=lambda s: (-counts.get(s.transfer_syntax_uid, 0), s.input))
+
+
 class CommitFn(beam.DoFn):
-    """All staged candidates for one output path: rename the first (by input path) into
-    place, delete the others' temporary files and quarantine them as duplicates."""
+    """All staged candidates for one output path: rename the preferred one (preferred_order)
+    into place, delete the others' temporary files and quarantine them as duplicates."""
 
     def setup(self):
         self._written = metrics.counter(metrics.WRITTEN)
         self._bytes = metrics.counter(metrics.BYTES_WRITTEN)
 
-    def process(self, element):
+    def process(self, element, syntax_counts=None):
         _, group = element
-        candidates = sorted(group, key=lambda s: s.input)
+        candidates = preferred_order(list(group), syntax_counts)
         winner = None
         for staged in candidates:
             outcome: Staged | Quarantined
@@ -167,21 +180,29 @@ class WriteInstances(beam.PTransform):
     """(input path, Output) in; tagged PCollections out: `written` Staged records of the
     instances now in place, `quarantine` records, and `linkage` (only with linkage=True)."""
 
-    def __init__(self, output: str, run_id: str, linkage: bool = False):
+    def __init__(self, output: str, run_id: str, linkage: bool = False,
+                 prefer: str = SMALLEST_PATH):
         super().__init__()
         self._output = output
         self._staging = paths.staging_dir(output, run_id)
         self._linkage = linkage
+        self._prefer = prefer
 
     def expand(self, instances):
         staged = instances | "Stage" >> beam.ParDo(
             StageFn(self._output, self._staging, self._linkage)).with_outputs(
             QUARANTINE, main="staged")
+        side = {}
+        if self._prefer == COMMON_SYNTAX:
+            side["syntax_counts"] = beam.pvalue.AsDict(
+                staged.staged
+                | "TransferSyntaxes" >> beam.Map(lambda s: s.transfer_syntax_uid)
+                | "CountTransferSyntaxes" >> beam.combiners.Count.PerElement())
         committed = (
             staged.staged
             | "KeyByOutputPath" >> beam.Map(lambda s: (s.output_path, s))
             | "GroupByOutputPath" >> beam.GroupByKey()
-            | "Commit" >> beam.ParDo(CommitFn()).with_outputs(
+            | "Commit" >> beam.ParDo(CommitFn(), **side).with_outputs(
                 QUARANTINE, LINKAGE, DONE, main="written"))
         _ = (committed[DONE]
              | "CountCommitted" >> beam.CombineGlobally(sum)
