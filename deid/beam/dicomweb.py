@@ -412,6 +412,10 @@ class StowFn(beam.DoFn):
 
     def setup(self):
         self._client = self._store.client()
+        # Each body goes whole, with its length: the client sends a body larger than its
+        # chunk size as a generator, which a retried request would find spent (an empty
+        # body, answered 400: every instance would read as refused).
+        self._client.set_chunk_size(1 << 62)
         self._written = metrics.counter(metrics.WRITTEN)
         self._bytes = metrics.counter(metrics.BYTES_WRITTEN)
 
