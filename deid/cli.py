@@ -467,11 +467,20 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     return 1 if differ else EXIT_OK
 
 
+def _version() -> str:
+    """'deid 0.1.0 (PS3.15 2026c)': the package and the edition its profiles come from."""
+    from deid import __version__
+    from deid.standard import EDITION
+
+    return f"deid {__version__} (PS3.15 {EDITION})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="deid", description="De-identify DICOM instances with PS3.15 Annex E profiles. "
                                  "Every option takes hyphens or underscores (--secret-file, "
                                  "--secret_file).")
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     file_cmd = commands.add_parser("file", help="de-identify one file",

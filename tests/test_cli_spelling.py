@@ -129,3 +129,12 @@ def test_a_failure_to_write_is_one_line_and_exit_1(where, tmp_path, secret, caps
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"deid: cannot write {tmp_path / where}")
     assert "Traceback" not in err
+
+
+def test_version(capsys):
+    from deid import __version__
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith(f"deid {__version__} (PS3.15 ")

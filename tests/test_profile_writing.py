@@ -200,3 +200,23 @@ def test_a_lookup_missing_rejection_counts_the_distinct_missing_values(tmp_path)
     ds.OtherPatientIDs = "PID-0001"
     result = deidentify_bytes(to_bytes(ds), profile, KEY)
     assert result.message.startswith("1 distinct value has no entry in lookup file ids.csv")
+
+
+@pytest.mark.parametrize("tag", ["'(0019,xx02)'", "'(0019,1002)'", "'00191002'"])
+def test_a_private_tag_as_an_attribute_asks_for_its_creator(tag, tmp_path):
+    problems = _problems(tmp_path, f"rules:\n- {{attribute: {tag}, action: keep}}\n")
+    assert len(problems) == 1, problems
+    assert "is a private tag: it needs its private creator" in problems[0]
+    assert "private: {creator: NAME, tag: '(0019,xx02)'}" in problems[0]
+
+
+def test_conditions_and_lookup_keys_take_tags_too(tmp_path):
+    (tmp_path / "ids.csv").write_text("original,code\nPID-0001,S-1\n")
+    profile = load_profiles([_profile(tmp_path, (
+        "rules:\n"
+        "- {attribute: PatientAge, when: {'(0008,0060)': CT}, action: keep}\n"
+        "- {attribute: ReferencedSOPInstanceUID, within: '00082112', action: keep}\n"
+        "- {attribute: PatientName, action: lookup, file: ids.csv, key: '0010,0020'}\n"))])
+    assert profile.by_tag[0x00101010][0].when == ((0x00080060, frozenset({"CT"})),)
+    assert profile.by_tag[0x00081155][0].within == "SourceImageSequence"
+    assert profile.by_tag[0x00100010][0].lookup.key_tag == 0x00100020

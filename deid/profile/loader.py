@@ -437,17 +437,17 @@ def _parse_selector(raw: Located, check: _Checker) -> tuple[tuple, str, str | No
     if match:
         group, element = match.groups()
         attribute = f"({group.upper().replace('X', 'x')},{element.upper().replace('X', 'x')})"
+        if "x" not in group.lower() and int(group, 16) % 2:
+            check.add(where, f"{attribute} is a private tag: it needs its private creator",
+                      f"write \"private: {{creator: NAME, tag: '({group.upper()},xx"
+                      f"{element[2:].upper()})'}}\"")
+            return None
         if "x" in (group + element).lower():
             mask, value = tag_pattern(attribute)
             info = standard.element_by_tag(value)
             vr = info.vr if info and "x" not in element.lower() else None
             return ("pattern", mask, value), attribute, vr
         tag = int(group + element, 16)
-        if (tag >> 16) % 2 == 1:
-            check.add(where, f"{attribute} is a private tag",
-                      "address private elements by creator: "
-                      "\"private: {creator: NAME, tag: '(gggg,xxee)'}\"")
-            return None
         info = standard.element_by_tag(tag)
         return ("tag", tag), attribute, info.vr if info else None
     info = standard.element_by_keyword(attribute)
@@ -470,6 +470,14 @@ def tag_pattern(text: str) -> tuple[int, int] | None:
     digits = "".join(match.groups()).lower()
     return (int("".join("0" if c == "x" else "f" for c in digits), 16),
             int(digits.replace("x", "0"), 16))
+
+
+def _element_info(name: str) -> standard.ElementInfo | None:
+    """A public attribute named by keyword or by a concrete tag in any spelling."""
+    pattern = tag_pattern(name)
+    if pattern is not None and pattern[0] == 0xFFFFFFFF:
+        return standard.element_by_tag(pattern[1])
+    return standard.element_by_keyword(name)
 
 
 def _unquoted_number(number: int) -> str:
@@ -614,7 +622,7 @@ def _conditions(raw: Located, rule: Rule, check: _Checker) -> Rule | None:
             return None
         pairs = []
         for name, values in when.items():
-            info = standard.element_by_keyword(str(name))
+            info = _element_info(str(name))
             if info is None:
                 check.add(where, f"unknown keyword {name!r} in 'when'",
                           _suggest(str(name), standard.keywords()) or "use a PS3.6 keyword")
@@ -624,14 +632,14 @@ def _conditions(raw: Located, rule: Rule, check: _Checker) -> Rule | None:
         changes["when"] = tuple(sorted(pairs, key=lambda p: p[0]))
     within = raw.get("within")
     if within is not None:
-        info = standard.element_by_keyword(str(within))
+        info = _element_info(str(within))
         if info is None or info.vr != "SQ":
             check.add(raw.value_marks["within"],
                       f"'within' names a sequence; {within!r} is not one",
                       _suggest(str(within), standard.keywords())
                       or "e.g. 'within: ContentSequence'")
             return None
-        changes["within"] = str(within)
+        changes["within"] = info.keyword
     if "allow" in raw:
         allow = raw["allow"]
         if not isinstance(allow, list) or not all(isinstance(v, str) for v in allow):
@@ -729,7 +737,7 @@ def _lookup_rule(raw: Located, rule: Rule, check: _Checker, folder: Path | None)
         return None
     key_tag = None
     if "key" in raw:
-        info = standard.element_by_keyword(str(raw["key"]))
+        info = _element_info(str(raw["key"]))
         if info is None:
             check.add(raw.value_marks["key"], f"unknown key attribute {raw['key']!r}",
                       _suggest(str(raw["key"]), standard.keywords()))
@@ -894,7 +902,7 @@ def _pixel_match(raw: Located, check: _Checker) -> tuple[PixelCondition, ...] | 
     conditions = []
     for keyword, wanted in match.items():
         where = match.value_marks[keyword]
-        info = standard.element_by_keyword(str(keyword))
+        info = _element_info(str(keyword))
         if info is None:
             check.add(match.key_marks[keyword], f"unknown keyword {keyword!r} in 'match'",
                       _suggest(str(keyword), standard.keywords()) or "use a PS3.6 keyword")
