@@ -272,7 +272,7 @@ def test_query_selects_studies_series_and_instances(source, tmp_path):
     """`?Modality=CT&StudyDate=a-b`: the study level matches the date range, the series level
     the modality; a DICOMweb input into a folder output."""
     ct = pydicom.dcmread(get_testdata_file("CT_small.dcm"), stop_before_pixels=True)
-    query = f"?Modality=CT&StudyDate={ct.StudyDate[:4]}0101-{ct.StudyDate[:4]}1231"
+    query = f"?Modality=CT&StudyDate={ct.StudyDate[:4]}-{ct.StudyDate[:4]}"  # years
     code, text = run_main(["--input", source.dicomweb + query, "--output",
                            str(tmp_path / "out"), "--profile", "basic"])
     assert code == 0, text
@@ -394,7 +394,7 @@ def test_a_store_that_goes_down_during_the_run_fails_it(source, release, tmp_pat
 @pytest.mark.parametrize("argv, expected", [
     (["--input", "dicomweb+http://h/dicom-web?Modality=C*"], "wildcard"),
     (["--input", "dicomweb+http://h/dicom-web?NotAKeyword=1"], "not a DICOM keyword"),
-    (["--input", "dicomweb+http://h/dicom-web?StudyDate=2020-2021"], "YYYYMMDD"),
+    (["--input", "dicomweb+http://h/dicom-web?StudyDate=2020-13"], "YYYYMMDD"),
     (["--input", "dicomweb+http://u:p@h/dicom-web"], "credentials in the URL"),
     (["--input", "x", "--output", "dicomweb+http://h/dicom-web"], "--manifest_output"),
     (["--input", "x", "--output", "out", "--manifest_output", "m"], "goes with a DICOMweb"),
@@ -411,6 +411,18 @@ def test_usage_errors(argv, expected, tmp_path, monkeypatch):
     with pytest.raises(deidentify.UsageError, match=expected) as error:
         deidentify.plan(full)
     assert "u:p" not in str(error.value)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("2020-2021", "20200101-20211231"), ("2020", "20200101-20201231"),
+    ("202002", "20200201-20200229"), ("20200315-", "20200315-"), ("-202112", "-20211231"),
+    ("20200315", "20200315"), ("20200101-20211231", "20200101-20211231"),
+    ("2020-13", None), ("20200230", None), ("20201", None), ("2021-2020", None), ("-", None),
+    ("", None), ("2020*", None)])
+def test_query_dates_become_whole_dates(value, expected):
+    """Orthanc answers StudyDate=2004-2004 with no study: years and months become the
+    whole dates range matching takes (PS3.4 C.2.2.2.5)."""
+    assert dicomweb.date_range(value) == expected
 
 
 def test_store_unavailable_names_no_uid():

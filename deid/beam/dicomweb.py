@@ -25,6 +25,8 @@ upload, multipart coding), pinned to the versions tested in pyproject.toml.
 
 from __future__ import annotations
 
+import calendar
+import datetime
 import hashlib
 import io
 import json
@@ -54,7 +56,8 @@ RETRY = "DEID_DICOMWEB_RETRY"  # 0: no retry of a failed request (the client ret
 GOOGLE_HOST = "healthcare.googleapis.com"  # Cloud Healthcare API: Google credentials
 STOW_BATCH_INSTANCES = 64  # at most this many instances, and about as many MiB, per request
 _MIB = 1 << 20
-_DATE_RANGE = re.compile(r"\d{8}|\d{8}-|-\d{8}|\d{8}-\d{8}")
+_DATE = r"(\d{4}(?:\d{2}(?:\d{2})?)?)"
+_DATE_QUERY = re.compile(f"{_DATE}?(-)?{_DATE}?")
 _GONE = (400, 404, 410)  # WADO-RS statuses about the instance, not the store
 _UIDS_PER_SEARCH = 16  # a UID list per QIDO-RS request, well within URL length limits
 _INSTANCE_MEDIA = 'multipart/related; type="application/dicom"; transfer-syntax=*'
@@ -124,6 +127,7 @@ class Store:
         query = tuple(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False))
         if output and query:
             raise ValueError(f"{_label(spec)}: an output takes no query")
+        checked = []
         for keyword, value in query:
             if tag_for_keyword(keyword) is None:
                 raise ValueError(f"{_label(spec)}: {keyword!r} is not a DICOM keyword (query "
@@ -132,18 +136,21 @@ class Store:
             if vr == "SQ":
                 raise ValueError(f"{_label(spec)}: {keyword} is a sequence: not a QIDO-RS "
                                  "matching key here")
-            if vr == "DA" and not _DATE_RANGE.fullmatch(value):
-                # PS3.4 C.2.2.2.5: whole dates; a store matches `2020-2021` against nothing.
-                raise ValueError(f"{_label(spec)}: {keyword} takes a date YYYYMMDD or a range "
-                                 "of them (20200101-20211231, 20200101-, -20211231)")
+            if vr == "DA":
+                value = date_range(value)
+                if value is None:
+                    raise ValueError(f"{_label(spec)}: {keyword} takes a date or a range of "
+                                     "them, each YYYY, YYYYMM or YYYYMMDD (2020-2021, "
+                                     "20200315-, -202112)")
             if "*" in value or "?" in value:
                 # dicomweb-client percent-encodes them, and stores such as Orthanc then
                 # match the literal characters: the run would silently read nothing.
                 raise ValueError(f"{_label(spec)}: {keyword} has a wildcard (* or ?): not "
                                  "supported; use exact values, ranges (StudyDate=20200101-"
                                  "20211231) or UID lists (a,b)")
+            checked.append((keyword, value))
         url = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
-        return cls(url=url, query=query, output=output)
+        return cls(url=url, query=tuple(checked), output=output)
 
     @property
     def label(self) -> str:
@@ -184,6 +191,33 @@ class Store:
 
     def instance_url(self, study: str, series: str, sop: str) -> str:
         return f"{self.url}/studies/{study}/series/{series}/instances/{sop}"
+
+
+def date_range(value: str) -> str | None:
+    """A date query with whole dates, as PS3.4 C.2.2.2.5 range matching takes them: a year
+    or a month stands for its first day at the start of a range and its last at the end
+    (`2020-2021` is 20200101-20211231; alone, `2020` is the range of its days). Stores match
+    partial dates against nothing. None when the value is not such a date or range."""
+    match = _DATE_QUERY.fullmatch(value)
+    if not match or value in ("", "-"):
+        return None
+    start, dash, end = match.groups()
+    if not dash:
+        end = start
+    try:
+        first = _whole_date(start, last=False) if start else ""
+        final = _whole_date(end, last=True) if end else ""
+    except ValueError:
+        return None
+    if first and final and first > final:
+        return None
+    return first if first == final else f"{first}-{final}"
+
+
+def _whole_date(text: str, last: bool) -> str:
+    year, month = int(text[:4]), int(text[4:6] or (12 if last else 1))
+    day = int(text[6:8] or (calendar.monthrange(year, month)[1] if last else 1))
+    return datetime.date(year, month, day).strftime("%Y%m%d")  # ValueError when invalid
 
 
 def _label(spec: str) -> str:
