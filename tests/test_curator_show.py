@@ -153,3 +153,11 @@ def test_show_a_suggests_a_keyword_or_creator_for_a_typo(capsys):
     assert main(["profile", "show", "retain-safe-private", "-a", "gems_acqu_01"]) == 0
     rows = _shown(capsys).values()
     assert rows and all(row[1:3] == ["private", "GEMS_ACQU_01"] for row in rows)
+
+
+def test_show_a_finds_private_rules_by_a_tag_as_a_dump_shows_it(capsys):
+    assert main(["profile", "show", "retain-safe-private", "-a", "(0019,1023)",
+                 "-a", "(0043,xx39)"]) == 0
+    rows = [row[:3] for row in _shown(capsys).values()]
+    assert rows == [["(0019,xx23)", "private", "GEMS_ACQU_01"],
+                    ["(0043,xx39)", "private", "GEMS_PARM_01"]]

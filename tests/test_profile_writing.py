@@ -175,17 +175,21 @@ def test_a_profile_error_names_the_line_only_once(tmp_path):
     assert len(error.value.problems) == 1
 
 
+def _with_table(tmp_path: Path, rules: str):
+    """The profile of these rules, beside ids.csv, which maps PID-0001 only."""
+    (tmp_path / "ids.csv").write_text("original,code\nPID-0001,SUBJ-01\n")
+    return load_profiles([_profile(tmp_path, f"rules:\n{rules}")])
+
+
 def test_a_lookup_missing_rejection_counts_the_distinct_missing_values(tmp_path):
     from dicom_factory import to_bytes
 
     from deid.engine import Rejection, deidentify_bytes
 
-    (tmp_path / "ids.csv").write_text("original,code\nPID-0001,SUBJ-01\n")
-    profile = load_profiles([_profile(tmp_path, (
-        "rules:\n"
+    profile = _with_table(tmp_path, (
         "- {attribute: PatientID, action: lookup, file: ids.csv}\n"
         "- {attribute: PatientName, action: lookup, file: ids.csv, key: PatientID}\n"
-        "- {attribute: OtherPatientIDs, action: lookup, file: ids.csv}\n"))])
+        "- {attribute: OtherPatientIDs, action: lookup, file: ids.csv}\n"))
     ds = base_dataset()
     ds.PatientID = "PID-0002"
     ds.OtherPatientIDs = "MRN-77"
@@ -211,12 +215,10 @@ def test_a_private_tag_as_an_attribute_asks_for_its_creator(tag, tmp_path):
 
 
 def test_conditions_and_lookup_keys_take_tags_too(tmp_path):
-    (tmp_path / "ids.csv").write_text("original,code\nPID-0001,S-1\n")
-    profile = load_profiles([_profile(tmp_path, (
-        "rules:\n"
+    profile = _with_table(tmp_path, (
         "- {attribute: PatientAge, when: {'(0008,0060)': CT}, action: keep}\n"
         "- {attribute: ReferencedSOPInstanceUID, within: '00082112', action: keep}\n"
-        "- {attribute: PatientName, action: lookup, file: ids.csv, key: '0010,0020'}\n"))])
+        "- {attribute: PatientName, action: lookup, file: ids.csv, key: '0010,0020'}\n"))
     assert profile.by_tag[0x00101010][0].when == ((0x00080060, frozenset({"CT"})),)
     assert profile.by_tag[0x00081155][0].within == "SourceImageSequence"
     assert profile.by_tag[0x00100010][0].lookup.key_tag == 0x00100020

@@ -165,6 +165,11 @@ def _rows_for(profile: Profile, rows: list[RuleRow], text: str,
         pattern = (mask, info.tag) if mask is not None else (0xFFFFFFFF, info.tag)
     mask, value = pattern
     texts = {tag_text(value), _pattern_text(mask, value)}
+    group, element = value >> 16, value & 0xFFFF
+    if group % 2 and mask & 0xFFFF0000 == 0xFFFF0000:
+        # A private tag as a dump shows it, (0019,1002): the rules for its offset in any
+        # block, and for the creator's whole block in that group.
+        texts |= {f"({group:04X},xx{element & 0xFF:02X})", f"({group:04X},xxxx)"}
     found = {i for i, r in enumerate(rows) if r.tag in texts}
     if not found and mask == 0xFFFFFFFF:
         # The repeating-group rule a concrete tag falls under, the most specific first, as
