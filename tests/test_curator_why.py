@@ -130,3 +130,27 @@ def test_the_table_shows_the_reasons_under_each_element(instance, capsys):
     assert [line.split()[1] for line in lines[start + 1:] if line.startswith("(")] == [
         "ContentDate", "PatientName"]
     assert lines[start + 2].startswith("    why: rule Z/D for ContentDate at ")
+
+
+@pytest.mark.parametrize(("animal", "outcome"), [(True, "X/Z/D -> Z"), (False, "X/Z/D -> X")])
+def test_a_conditional_type_says_whether_its_condition_holds(animal: bool, outcome: str,
+                                                            tmp_path, capsys):
+    ds = base_dataset()
+    ds.ResponsiblePerson = "Doe^John"
+    if animal:
+        ds.PatientSpeciesDescription = "Canine species"
+    path = tmp_path / "patient.dcm"
+    path.write_bytes(to_bytes(ds))
+    held = "it holds" if animal else "it does not hold"
+    assert _why(capsys, path, "basic")["ResponsiblePerson"][-1] == (
+        f"{outcome}: Type 2C in CT Image, module Patient (must be present, may be empty if the "
+        f"patient is an animal: {held})")
+
+
+def test_an_unknown_sop_class_keeps_the_tables_x(tmp_path, capsys):
+    ds = base_dataset("1.2.826.0.1.3680043.8.498.999")
+    ds.PresentationCreationDate = "20240115"
+    path = tmp_path / "unknown.dcm"
+    path.write_bytes(to_bytes(ds))
+    assert _why(capsys, path, "basic")["PresentationCreationDate"][-1] == (
+        "X/Z/D -> X: the SOP Class has no IOD the tables know; the table says X, so removed")

@@ -143,11 +143,14 @@ def _table_row(context: Context, row: dict, rule: Rule) -> str:
 def _compound(context: Context, code: str, action: str, tag: int, path: tuple[str, ...]) -> str:
     """'X/D -> D: Type 1 in CT Image, module General Series'."""
     head = f"{code} -> {action}"
-    if context.iod is None:
-        return f"{head}: the SOP Class has no IOD the tables know, so the most demanding " \
-               "alternative"
-    name = standard.iod_name(context.iod)
     keyword = keyword_of(tag)
+    # The table's X where only an IOD that requires the attribute keeps it (the engine's
+    # _resolve): an unknown Type means X there, not the most demanding alternative.
+    unknown = ("the table says X, so removed" if standard.removed_unless_required(keyword)
+               else "so the most demanding alternative")
+    if context.iod is None:
+        return f"{head}: the SOP Class has no IOD the tables know; {unknown}"
+    name = standard.iod_name(context.iod)
     kind = standard.attribute_type(context.iod, keyword, path)
     where = f" inside {'>'.join(path)}" if path else ""
     if kind == "":
@@ -155,10 +158,14 @@ def _compound(context: Context, code: str, action: str, tag: int, path: tuple[st
                 "there), so the first alternative")
     if kind is None:
         return f"{head}: {name} defines {keyword}, but not{where or ' at the top level'}: " \
-               "its Type there is unknown, so the most demanding alternative"
+               f"its Type there is unknown; {unknown}"
     module = standard.defining_module(context.iod, keyword, path)
+    needs = TYPE_NEEDS[kind[0]]
+    if kind.endswith("C"):
+        held = "it holds" if action != COMPOUND[code][0] else "it does not hold"
+        needs = f"{needs} if the patient is an {standard.condition_of(keyword)}: {held}"
     return (f"{head}: Type {kind} in {name}" + (f", module {module}" if module else "")
-            + f"{where} ({TYPE_NEEDS[kind]})")
+            + f"{where} ({needs})")
 
 
 def _not_applied(context: Context, tag: int, creator: str | None, chosen: Rule | None,
