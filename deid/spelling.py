@@ -26,6 +26,24 @@ def canonical(option: str) -> str:
     return "--" + option[2:].replace("_", "-") if option.startswith("--") else option
 
 
+def respell(args: Sequence[str], known: Iterable[str]) -> list[str]:
+    """Each token naming one of the ``known`` options in the other spelling, as ``known``
+    spells it ('--secret-file=k' -> '--secret_file=k' when only the latter is known); other
+    tokens, and everything after '--', as they are."""
+    spelled: dict[str, str] = {}
+    for option in known:
+        spelled.setdefault(canonical(option), option)
+    out: list[str] = []
+    for token in args:
+        if token == "--":
+            out.extend(args[len(out):])
+            break
+        name, equals, value = token.partition("=")
+        option = spelled.get(canonical(name)) if name.startswith("--") else None
+        out.append(f"{option}{equals}{value}" if option else token)
+    return out
+
+
 def suggest(option: str, known: Iterable[str]) -> str:
     """'did you mean --separately?' for '--seperately', or ''."""
     written = option.split("=", 1)[0]
@@ -61,30 +79,20 @@ class Parser(argparse.ArgumentParser):
     def option_strings(self) -> list[str]:
         return [s for action in self._actions for s in action.option_strings]
 
-    def _respell(self, args: Sequence[str]) -> list[str]:
-        """Each token naming an option of this parser or of its subcommands, as it was
-        defined."""
-        known: dict[str, str] = {}
+    def _options(self) -> list[str]:
+        """The options of this parser and of its subcommands."""
+        known: list[str] = []
         pending: list[argparse.ArgumentParser] = [self]
         while pending:
             parser = pending.pop()
             for action in parser._actions:
-                for option in action.option_strings:
-                    known.setdefault(canonical(option), option)
+                known.extend(action.option_strings)
                 if isinstance(action, argparse._SubParsersAction):
                     pending.extend(action.choices.values())
-        out = []
-        for token in args:
-            if token == "--":
-                out.extend(args[len(out):])
-                break
-            name, equals, value = token.partition("=")
-            spelled = known.get(canonical(name)) if name.startswith("--") else None
-            out.append(f"{spelled}{equals}{value}" if spelled else token)
-        return out
+        return known
 
     def parse_known_args(self, args=None, namespace=None):
-        args = self._respell(list(sys.argv[1:] if args is None else args))
+        args = respell(list(sys.argv[1:] if args is None else args), self._options())
         return super().parse_known_args(args, namespace)
 
     def parse_args(self, args=None, namespace=None):
@@ -99,4 +107,4 @@ class Parser(argparse.ArgumentParser):
         self.error(unknown_message(unknown, self.option_strings()))
 
 
-__all__ = ["Parser", "canonical", "suggest", "unknown_message"]
+__all__ = ["Parser", "canonical", "respell", "suggest", "unknown_message"]

@@ -57,7 +57,7 @@ from deid.beam.runner import is_local, make_runner, resolve_runner, runner_name
 from deid.beam.verify import FINDINGS, REPORT_NAME, WriteVerifyReport
 from deid.keys import KeyUnavailable
 from deid.profile import Profile, ProfileError, builtin_names, load_profiles
-from deid.spelling import unknown_message
+from deid.spelling import respell, unknown_message
 
 EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
 _LOG = logging.getLogger("deid.run")
@@ -149,6 +149,7 @@ def plan(argv: Sequence[str]) -> Plan:
     """Check the command line, the profiles and the key before anything runs.
     Raises UsageError, ProfileError or KeyUnavailable."""
     resolve_runner(argv)  # first: its options must be known to the parser
+    argv = respell(argv, _known_options())  # Beam's options in either spelling too
     try:
         unknown = _unknown_arguments(argv)
     except SystemExit:  # argparse has printed what is wrong (an option without its value)

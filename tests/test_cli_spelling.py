@@ -138,3 +138,17 @@ def test_version(capsys):
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.startswith(f"deid {__version__} (PS3.15 ")
+
+
+def test_beam_options_of_deid_run_take_both_spellings_too(tmp_path, secret):
+    from apache_beam.options.pipeline_options import DirectOptions
+
+    from pipelines.deidentify import plan
+
+    (tmp_path / "in").mkdir()
+    run = plan(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+                "-p", "basic", "--direct-num-workers", "3", "--direct_running_mode",
+                "in_memory", "--allow-quarantine"])
+    direct = run.options.view_as(DirectOptions)
+    assert (direct.direct_num_workers, direct.direct_running_mode) == (3, "in_memory")
+    assert run.allow_quarantine
