@@ -270,15 +270,17 @@ def test_round_trip_crosswalk_quarantine_and_logs_hold_no_original_uid(round_tri
 
 def test_query_selects_studies_series_and_instances(source, tmp_path):
     """`?Modality=CT&StudyDate=a-b`: the study level matches the date range, the series level
-    the modality; a DICOMweb input into a folder output."""
+    the modality; a DICOMweb input beside a folder input, into a folder output."""
     ct = pydicom.dcmread(get_testdata_file("CT_small.dcm"), stop_before_pixels=True)
     query = f"?Modality=CT&StudyDate={ct.StudyDate[:4]}-{ct.StudyDate[:4]}"  # years
-    code, text = run_main(["--input", source.dicomweb + query, "--output",
-                           str(tmp_path / "out"), "--profile", "basic"])
+    (tmp_path / "files").mkdir()
+    shutil.copy(get_testdata_file("rtdose.dcm"), tmp_path / "files")
+    code, text = run_main(["--input", source.dicomweb + query, "--input",
+                           str(tmp_path / "files"), "--output", str(tmp_path / "out"),
+                           "--profile", "basic"])
     assert code == 0, text
-    written = list((tmp_path / "out").rglob("*.dcm"))
-    assert len(written) == 1
-    assert pydicom.dcmread(written[0]).Modality == "CT"
+    written = sorted(pydicom.dcmread(p).Modality for p in (tmp_path / "out").rglob("*.dcm"))
+    assert written == ["CT", "RTDOSE"]
     assert ct.StudyDate not in text  # the query's values are not logged either
 
 
