@@ -263,14 +263,16 @@ def test_round_trip_crosswalk_quarantine_and_logs_hold_no_original_uid(round_tri
 
 def test_query_selects_studies_series_and_instances(source, tmp_path):
     """`?Modality=CT&StudyDate=a-b`: the study level matches the date range, the series level
-    the modality; a DICOMweb input beside a folder input, into a folder output."""
+    the modality; a DICOMweb input beside a folder input, into a folder output, on two
+    worker processes (they search and retrieve with their own clients)."""
     ct = pydicom.dcmread(get_testdata_file("CT_small.dcm"), stop_before_pixels=True)
     query = f"?Modality=CT&StudyDate={ct.StudyDate[:4]}-{ct.StudyDate[:4]}"  # years
     (tmp_path / "files").mkdir()
     shutil.copy(get_testdata_file("rtdose.dcm"), tmp_path / "files")
     code, text = run_main(["--input", source.dicomweb + query, "--input",
                            str(tmp_path / "files"), "--output", str(tmp_path / "out"),
-                           "--profile", "basic"])
+                           "--profile", "basic", "--direct_running_mode", "multi_processing",
+                           "--direct_num_workers", "2"])
     assert code == 0, text
     written = sorted(pydicom.dcmread(p).Modality for p in (tmp_path / "out").rglob("*.dcm"))
     assert written == ["CT", "RTDOSE"]
