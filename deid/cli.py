@@ -339,10 +339,10 @@ def _explain_key(args: argparse.Namespace):
 def _cmd_explain(args: argparse.Namespace) -> int:
     from deid.curator.explain import explain
     from deid.curator.output import dump_json, table
-    from deid.profile import load_profiles
-    from deid.profile.loader import load_documents
+    from deid.profile.loader import compose, load_documents
 
-    profile = load_profiles(args.profile)
+    documents = load_documents(args.profile)
+    profile = compose(documents)
     key, throwaway = _explain_key(args)
     try:
         data = Path(args.input).read_bytes()
@@ -350,7 +350,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         print(f"deid: cannot read {args.input}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
     result = explain(data, profile, key, show_values=args.show_values,
-                     documents=load_documents(args.profile) if args.why else None)
+                     documents=documents if args.why or args.json else None)
     key_note = (f"key: {key.origin}" + (" (no --secret-file and no $DEID_SECRET; explain writes "
                                         "nothing, but replaced UIDs, hashes and shifted dates "
                                         "differ from a run with your key)" if throwaway else ""))
@@ -562,7 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
                              help="under each element, why: the rule and its profile, the "
                                   "PS3.15 Table E.1-1 row and column, the rules it replaced, "
                                   "the IOD Type behind a compound code, the unlisted policy, "
-                                  "conditional rules that did not apply")
+                                  "conditional rules that did not apply (--json always "
+                                  "has them)")
     explain_cmd.add_argument("--attribute", "-a", action="append", metavar="KEYWORD|TAG",
                              help="show only these elements (repeat for more)")
     explain_cmd.add_argument("--json", action="store_true", help="JSON for scripts")

@@ -154,3 +154,9 @@ def test_an_unknown_sop_class_keeps_the_tables_x(tmp_path, capsys):
     path.write_bytes(to_bytes(ds))
     assert _why(capsys, path, "basic")["PresentationCreationDate"][-1] == (
         "X/Z/D -> X: the SOP Class has no IOD the tables know; the table says X, so removed")
+
+
+def test_json_always_has_the_reasons(instance, capsys):
+    assert main(["explain", str(instance), "-p", "basic", "--json"]) == 0
+    elements = {e["path"]: e for e in json.loads(capsys.readouterr().out)["elements"]}
+    assert elements["PatientName"]["why"][1].startswith("PS3.15 Table E.1-1 row (0010,0010)")

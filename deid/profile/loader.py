@@ -1053,7 +1053,11 @@ def load_profiles(specs: Sequence[str]) -> Profile:
     if not specs:
         raise ProfileError([Problem("<command line>", 0, 0, "no profile given",
                                     "pass --profile basic, or a profile file")])
-    documents = load_documents(specs)
+    return compose(load_documents(specs))
+
+
+def compose(documents: list[ProfileDocument]) -> Profile:
+    """The profile of documents loaded by load_documents, in their order (later wins)."""
     by_tag: dict[int, list[Rule]] = {}
     by_pattern: dict[tuple[int, int], list[Rule]] = {}
     by_private: dict[tuple[str, int, int], list[Rule]] = {}
@@ -1144,5 +1148,5 @@ def _check_exclusive(documents: list[ProfileDocument]) -> None:
             "compose only one of retain-long-full-dates and retain-long-modified-dates")])
 
 
-__all__ = ["Problem", "ProfileDocument", "ProfileError", "builtin_names", "load_documents",
-           "load_profiles"]
+__all__ = ["Problem", "ProfileDocument", "ProfileError", "builtin_names", "compose",
+           "load_documents", "load_profiles"]
