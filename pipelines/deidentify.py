@@ -45,6 +45,7 @@ from deid.beam import (
     paths,
 )
 from deid.beam.dicomweb import (
+    CREDENTIALS,
     ReadDicomweb,
     Store,
     StoreInstances,
@@ -163,7 +164,7 @@ def plan(argv: Sequence[str]) -> Plan:
 
     if not own.output:
         raise UsageError("--output FOLDER is required")
-    sources, sink = _stores(own)
+    sources, sink = _stores(own, local)
     specs = [spec for spec in own.input or [] if not is_dicomweb(spec)]
     if own.sample:
         if not local:
@@ -251,7 +252,7 @@ def plan(argv: Sequence[str]) -> Plan:
                 prefer_duplicate=own.prefer_duplicate)
 
 
-def _stores(own: DeidentifyOptions) -> tuple[list[Store], Store | None]:
+def _stores(own: DeidentifyOptions, local: bool) -> tuple[list[Store], Store | None]:
     """The DICOMweb stores among --input and --output. Raises UsageError."""
     try:
         sources = [Store.parse(spec) for spec in own.input or [] if is_dicomweb(spec)]
@@ -271,6 +272,10 @@ def _stores(own: DeidentifyOptions) -> tuple[list[Store], Store | None]:
     if sink and any(source.url == sink.url for source in sources):
         raise UsageError("--input and --output are the same DICOMweb store: a later run "
                          "would read the de-identified instances as inputs")
+    credentials = [name for name in CREDENTIALS if os.environ.get(name)]
+    if (sources or sink) and credentials and not local:
+        _LOG.warning("DICOMweb credentials come from $%s: the workers need them set where "
+                     "they run", " and $".join(credentials))
     return sources, sink
 
 

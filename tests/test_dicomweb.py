@@ -454,3 +454,17 @@ def test_credentials_come_from_the_environment(tmp_path, monkeypatch):
                          "l/datasets/d/dicomStores/s/dicomWeb", output=True)
     session = google.client()._session
     assert isinstance(session, AuthorizedSession) and session.auth is None
+
+
+def test_credentials_for_remote_workers_are_named_in_a_warning(source, tmp_path, monkeypatch,
+                                                               caplog):
+    monkeypatch.setenv(dicomweb.USER, "user-7f3a")
+    monkeypatch.setenv(dicomweb.PASSWORD, "password-91c2")
+    argv = ["--input", source.dicomweb, "--output", str(tmp_path / "out"), "--profile", "basic"]
+    with caplog.at_level(logging.WARNING, logger="deid"):
+        deidentify.plan(argv)
+        assert "DICOMweb credentials" not in caplog.text  # local workers share the env
+        deidentify.plan([*argv, "--runner", "PortableRunner", "--job_endpoint", "localhost:1"])
+    assert "DICOMweb credentials come from $DEID_DICOMWEB_USER and $DEID_DICOMWEB_PASSWORD" \
+        in caplog.text
+    assert "7f3a" not in caplog.text and "91c2" not in caplog.text

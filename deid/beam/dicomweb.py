@@ -52,6 +52,7 @@ STORE_REFUSED = "store_refused"  # the store answered STOW-RS by refusing the in
 # command line or in a URL, where logs and the job graph would keep them.
 USER, PASSWORD = "DEID_DICOMWEB_USER", "DEID_DICOMWEB_PASSWORD"
 OUTPUT_USER, OUTPUT_PASSWORD = "DEID_DICOMWEB_OUTPUT_USER", "DEID_DICOMWEB_OUTPUT_PASSWORD"
+CREDENTIALS = (USER, PASSWORD, OUTPUT_USER, OUTPUT_PASSWORD)
 RETRY = "DEID_DICOMWEB_RETRY"  # 0: no retry of a failed request (the client retries 5 times)
 GOOGLE_HOST = "healthcare.googleapis.com"  # Cloud Healthcare API: Google credentials
 STOW_BATCH_INSTANCES = 64  # at most this many instances, and about as many MiB, per request
