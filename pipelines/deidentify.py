@@ -295,7 +295,7 @@ def build(pipeline: beam.Pipeline, plan: Plan) -> None:
         plan.profile, plan.key_source, streaming=streaming, verify=plan.verify)
     if plan.sink:
         written = deidentified.instances | "StoreInstances" >> StoreInstances(
-            plan.sink, linkage=plan.linkage is not None)
+            plan.sink, linkage=plan.linkage is not None, prefer=plan.prefer_duplicate)
     else:
         written = deidentified.instances | "WriteInstances" >> WriteInstances(
             plan.output, plan.run_id, linkage=plan.linkage is not None,

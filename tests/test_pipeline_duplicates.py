@@ -60,3 +60,21 @@ def test_the_option_is_checked_and_defaults_to_the_smallest_path(tmp_path, monke
     assert plan(argv).prefer_duplicate == "smallest-path"
     assert plan([*argv, "--prefer-duplicate", "common-syntax"]).prefer_duplicate == \
         "common-syntax"
+
+
+@pytest.mark.parametrize("counts, written", [(None, "/in/a.dcm"), ("common", "/in/b.dcm")])
+def test_a_dicomweb_output_chooses_the_same_way(counts, written, outputs):
+    from deid.beam.dicomweb import ChooseFn
+    from deid.beam.write import QUARANTINE
+
+    group = [("/in/a.dcm", outputs["MR_small_RLE.dcm"]), ("/in/b.dcm", outputs["MR_small.dcm"])]
+    syntax = outputs["MR_small.dcm"].transfer_syntax_uid
+    with BeamTestPipeline(runner="FnApiRunner") as p:
+        side = {}
+        if counts:
+            side["syntax_counts"] = beam.pvalue.AsDict(p | "Counts" >> beam.Create(
+                [(syntax, 2), (outputs["MR_small_RLE.dcm"].transfer_syntax_uid, 1)]))
+        chosen = (p | beam.Create([("uid", group)])
+                  | beam.ParDo(ChooseFn(), **side).with_outputs(QUARANTINE, main="chosen"))
+        assert_that(chosen.chosen | beam.Map(lambda pair: pair[0]), equal_to([written]),
+                    label="chosen")

@@ -44,7 +44,14 @@ from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 from deid.beam import metrics
 from deid.beam.records import Linkage, Quarantined, Staged
-from deid.beam.write import LINKAGE, QUARANTINE, duplicate_of
+from deid.beam.write import (
+    LINKAGE,
+    QUARANTINE,
+    SMALLEST_PATH,
+    duplicate_of,
+    preference,
+    syntax_counts,
+)
 
 SCHEMES = ("dicomweb+http://", "dicomweb+https://")
 STORE_REFUSED = "store_refused"  # the store answered STOW-RS by refusing the instance
@@ -424,12 +431,14 @@ def _size(element) -> int:
 
 
 class ChooseFn(beam.DoFn):
-    """All inputs that became one SOP Instance UID: the smallest input is stored, the others
-    are quarantined as duplicates (as WriteInstances does for files)."""
+    """All inputs that became one SOP Instance UID: the preferred one (deid.beam.write's
+    preference) is stored, the others are quarantined as duplicates (as WriteInstances does
+    for files)."""
 
-    def process(self, element):
+    def process(self, element, syntax_counts=None):
         _, group = element
-        candidates = sorted(group, key=lambda pair: pair[0])
+        candidates = sorted(group, key=lambda pair: preference(
+            pair[0], pair[1].transfer_syntax_uid, syntax_counts))
         winner_input, winner = candidates[0]
         yield winner_input, winner
         for other_input, other in candidates[1:]:
@@ -522,16 +531,19 @@ class StoreInstances(beam.PTransform):
     Tagged PCollections out, as WriteInstances gives them: `written` Staged records,
     `quarantine` records (duplicates, refused instances) and `linkage`."""
 
-    def __init__(self, store: Store, linkage: bool = False):
+    def __init__(self, store: Store, linkage: bool = False, prefer: str = SMALLEST_PATH):
         super().__init__()
-        self._store, self._linkage = store, linkage
+        self._store, self._linkage, self._prefer = store, linkage, prefer
 
     def expand(self, instances):
+        side = syntax_counts(
+            instances | "TransferSyntaxes" >> beam.Map(lambda pair: pair[1].transfer_syntax_uid),
+            self._prefer)
         chosen = (instances
                   | "KeyBySOPInstanceUID" >> beam.Map(lambda pair: (pair[1].sop_instance_uid,
                                                                      pair))
                   | "GroupBySOPInstanceUID" >> beam.GroupByKey()
-                  | "OncePerInstance" >> beam.ParDo(ChooseFn()).with_outputs(
+                  | "OncePerInstance" >> beam.ParDo(ChooseFn(), **side).with_outputs(
                       QUARANTINE, main="chosen"))
         stored = (chosen.chosen
                   | "Batch" >> beam.BatchElements(max_batch_size=STOW_BATCH_INSTANCES,

@@ -91,16 +91,25 @@ class StageFn(beam.DoFn):
                 input_path, OUTPUT_ERROR, f"cannot write the output ({type(exc).__name__})"))
 
 
-def preferred_order(candidates: list[Staged],
-                    syntax_counts: dict[str, int] | None = None) -> list[Staged]:
-    """Candidates for one output, the one to write first: by input path, or, given how many
-    of the run's instances each transfer syntax has, the most common syntax first."""
-    counts = syntax_counts or {}
-    return sorted(candidates, key=lambda s: (-counts.get(s.transfer_syntax_uid, 0), s.input))
+def preference(input_path: str, transfer_syntax: str,
+               syntax_counts: dict[str, int] | None) -> tuple[int, str]:
+    """Sort key of the inputs that became one instance, the one to write first: by input
+    path, or, given how many of the run's instances each transfer syntax has (COMMON_SYNTAX),
+    the most common syntax first."""
+    return -(syntax_counts or {}).get(transfer_syntax, 0), input_path
+
+
+def syntax_counts(syntaxes, prefer: str) -> dict:
+    """The side input CommitFn and dicomweb.ChooseFn take: with COMMON_SYNTAX, how many of
+    the run's instances (a PCollection of their transfer syntaxes) each syntax has."""
+    if prefer != COMMON_SYNTAX:
+        return {}
+    return {"syntax_counts": beam.pvalue.AsDict(
+        syntaxes | "CountTransferSyntaxes" >> beam.combiners.Count.PerElement())}
 
 
 class CommitFn(beam.DoFn):
-    """All staged candidates for one output path: rename the preferred one (preferred_order)
+    """All staged candidates for one output path: rename the preferred one (preference)
     into place, delete the others' temporary files and quarantine them as duplicates."""
 
     def setup(self):
@@ -109,7 +118,8 @@ class CommitFn(beam.DoFn):
 
     def process(self, element, syntax_counts=None):
         _, group = element
-        candidates = preferred_order(list(group), syntax_counts)
+        candidates = sorted(group, key=lambda s: preference(s.input, s.transfer_syntax_uid,
+                                                            syntax_counts))
         winner = None
         for staged in candidates:
             outcome: Staged | Quarantined
@@ -192,12 +202,9 @@ class WriteInstances(beam.PTransform):
         staged = instances | "Stage" >> beam.ParDo(
             StageFn(self._output, self._staging, self._linkage)).with_outputs(
             QUARANTINE, main="staged")
-        side = {}
-        if self._prefer == COMMON_SYNTAX:
-            side["syntax_counts"] = beam.pvalue.AsDict(
-                staged.staged
-                | "TransferSyntaxes" >> beam.Map(lambda s: s.transfer_syntax_uid)
-                | "CountTransferSyntaxes" >> beam.combiners.Count.PerElement())
+        side = syntax_counts(
+            staged.staged | "TransferSyntaxes" >> beam.Map(lambda s: s.transfer_syntax_uid),
+            self._prefer)
         committed = (
             staged.staged
             | "KeyByOutputPath" >> beam.Map(lambda s: (s.output_path, s))
