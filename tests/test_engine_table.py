@@ -142,3 +142,31 @@ def test_group_patterns_and_private_row():
     assert 0x60003000 not in ds and 0x60204000 not in ds
     assert 0x60000010 not in ds
     assert 0x00090010 not in ds and 0x00091001 not in ds
+
+
+def _required_at_top() -> list[tuple[str, str, str]]:
+    """(keyword, SOP class, Type) of every attribute the table removes (X) that an IOD
+    requires at the top level, with a SOP class of that IOD (the IOD tables' own data)."""
+    with resources.files("deid.standard").joinpath("data", "iod_types.json").open() as f:
+        data = json.load(f)
+    classes = {iod: uid for uid, iod in sorted(data["sop_classes"].items(), reverse=True)}
+    found = []
+    for keyword in data["removed_unless_required"]:
+        for iod, types in sorted(data["iods"].items()):
+            kind = types.get(keyword, {}).get("")
+            if kind in ("1", "2") and iod in classes:
+                found.append((keyword, classes[iod], kind))
+                break
+    return found
+
+
+@pytest.mark.parametrize(("keyword", "sop_class", "kind"), _required_at_top())
+def test_what_the_table_removes_stays_where_the_iod_requires_it(keyword, sop_class, kind):
+    """E.1: the de-identifier keeps the IOD whole. Type 2: emptied; Type 1: dummied."""
+    info = standard.element_by_keyword(keyword)
+    vr = info.vr.split("/")[0]
+    ds = base_dataset(sop_class)
+    ds.add_new(info.tag, vr, _value_for(vr))
+    deidentify_dataset(ds, load_profiles(["basic"]), KEY)
+    assert info.tag in ds
+    assert bool(ds[info.tag].value) is (kind == "1")
