@@ -285,7 +285,8 @@ def build(pipeline: beam.Pipeline, plan: Plan) -> None:
     if plan.patterns:
         reads.append(pipeline | "ReadInstances" >> ReadInstances(plan.patterns))
     if plan.sources:
-        reads.append(pipeline | "ReadDicomweb" >> ReadDicomweb(list(plan.sources)))
+        reads.append(pipeline | "ReadDicomweb" >> ReadDicomweb(list(plan.sources),
+                                                               spill=plan.stream_threshold))
     files = reads[0] if len(reads) == 1 else reads | "AllInputs" >> beam.Flatten()
     # Large inputs go straight into the staging folder WriteInstances commits from; STOW-RS
     # sends instances from memory.

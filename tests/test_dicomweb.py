@@ -468,3 +468,64 @@ def test_credentials_for_remote_workers_are_named_in_a_warning(source, tmp_path,
     assert "DICOMweb credentials come from $DEID_DICOMWEB_USER and $DEID_DICOMWEB_PASSWORD" \
         in caplog.text
     assert "7f3a" not in caplog.text and "91c2" not in caplog.text
+
+
+def _multipart(boundary: str, *parts: bytes) -> bytes:
+    body = b"".join(b"--" + boundary.encode() + b"\r\nContent-Type: application/dicom\r\n"
+                    b"Content-Length: " + str(len(p)).encode() + b"\r\n\r\n" + p + b"\r\n"
+                    for p in parts)
+    return body + b"--" + boundary.encode() + b"--\r\n"
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 17, 4096])
+def test_a_wado_answer_is_read_chunk_by_chunk(size):
+    """The part's content, whatever the chunks (a delimiter straddling two of them)."""
+    content = b"\r\n-" + bytes(range(256)) * 3 + b"\r\n--b"  # near-delimiters inside
+    body = _multipart("b0undary", content)
+    chunks = [body[i:i + size] for i in range(0, len(body), size)]
+    sink = io.BytesIO()
+    dicomweb.read_single_part('multipart/related; type="application/dicom"; '
+                              'boundary="b0undary"', chunks, sink)
+    assert sink.getvalue() == content
+
+
+@pytest.mark.parametrize("content_type, body, message", [
+    ("application/dicom", b"DICM", "not multipart/related"),
+    ("multipart/related", b"--x\r\n\r\nDICM", "without a boundary"),
+    ("multipart/related; boundary=x", _multipart("x", b"one", b"two"), "more than one part"),
+    ("multipart/related; boundary=x", _multipart("x", b"one")[:-10], "ended before"),
+    ("multipart/related; boundary=x", b"-" * (70 << 10), "no part"),
+])
+def test_a_malformed_wado_answer_is_refused(content_type, body, message):
+    with pytest.raises(dicomweb.MultipartError, match=message):
+        dicomweb.read_single_part(content_type, [body], io.BytesIO())
+
+
+def test_large_retrievals_spill_to_files_and_stream_to_the_same_bytes(source, tmp_path,
+                                                                     monkeypatch):
+    """Above --stream_threshold_mb an instance is read into a temporary file and streamed
+    from it: the outputs are those of the in-memory path, and no temporary file is left."""
+    import tempfile
+
+    removed: list[str] = []
+
+    def remove(path: str) -> None:
+        removed.append(path)
+        Path(path).unlink()
+
+    monkeypatch.setattr(dicomweb, "_remove", remove)
+    before = set(Path(tempfile.gettempdir()).glob("deid-wado-*"))
+    outputs, spilled = {}, {}
+    for threshold in ("0", "256"):
+        removed.clear()
+        code, text = run_main(["--input", source.dicomweb + "?Modality=CT", "--input",
+                               source.dicomweb + "?Modality=MR", "--output",
+                               str(tmp_path / threshold), "--profile", "basic",
+                               "--stream_threshold_mb", threshold])
+        assert code == 0, text
+        outputs[threshold] = {p.relative_to(tmp_path / threshold): p.read_bytes()
+                              for p in (tmp_path / threshold).rglob("*.dcm")}
+        spilled[threshold] = len(removed)
+    assert len(outputs["0"]) == 2 and outputs["0"] == outputs["256"]
+    assert spilled == {"0": 2, "256": 0}
+    assert set(Path(tempfile.gettempdir()).glob("deid-wado-*")) == before

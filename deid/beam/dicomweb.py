@@ -6,12 +6,14 @@
 Source: QIDO-RS lists the studies matching the query's study-level attributes, then their
 series, then their instances (each level spread over the workers by a Reshuffle, an instance
 listed twice read once); WADO-RS retrieves each instance in the transfer syntax it is stored
-in. Sink: STOW-RS in batches;
-the store's answer is read per instance (PS3.18 10.5.3: Referenced SOP Sequence for the
-stored, Failed SOP Sequence with a Failure Reason for the refused), and QIDO-RS then looks for
-the stored ones: an instance refused (a 400 or 409, not acknowledged, or acknowledged but not
-found) is quarantined as `store_refused`, while a store that cannot be
-reached or answers anything else fails the run (StoreUnavailable), never silently.
+in, read chunk by chunk, a large one into a temporary file DeidentifyFn streams from.
+
+Sink: STOW-RS in batches; the store's answer is read per instance (PS3.18 10.5.3:
+Referenced SOP Sequence for the stored, Failed SOP Sequence with a Failure Reason for the
+refused), and QIDO-RS then looks for the stored ones: an instance refused (a 400 or 409, not
+acknowledged, or acknowledged but not found) is quarantined as `store_refused`, while a store
+that cannot be reached or answers anything else fails the run (StoreUnavailable), never
+silently.
 
 URLs of the source name original UIDs: no log line, error or quarantine record holds one.
 An instance read from a store is labelled `<store>#<SHA-256 of study/series/SOP UIDs>`.
@@ -19,13 +21,15 @@ An instance read from a store is labelled `<store>#<SHA-256 of study/series/SOP 
 dicomweb-client's public retrieve and store calls go through pydicom (a parsed Dataset in, a
 re-encoded one out). Neither fits: the engine must parse untrusted bytes itself (its guards
 against bombs come first), and the bytes stored must be the bytes de-identified, hashed and
-verified. So the transfers use the client's own lower layer (URL building, retries, chunked
-upload, multipart coding), pinned to the versions tested in pyproject.toml.
+verified. So the transfers use the client's own lower layer (sessions, retries, multipart
+encoding), pinned to the versions tested in pyproject.toml; a WADO-RS answer is decoded here,
+chunk by chunk, since the client's decoder holds a whole part in memory.
 """
 
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime
 import hashlib
 import io
@@ -34,6 +38,8 @@ import logging
 import math
 import os
 import re
+import tempfile
+import weakref
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
@@ -42,6 +48,7 @@ from apache_beam.io.filesystem import FileMetadata
 from apache_beam.pvalue import TaggedOutput
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 
+from deid import STREAM_THRESHOLD_MB
 from deid.beam import metrics
 from deid.beam.records import Linkage, Quarantined, Staged
 from deid.beam.write import (
@@ -67,6 +74,7 @@ _MIB = 1 << 20
 _DATE = r"(\d{4}(?:\d{2}(?:\d{2})?)?)"
 _DATE_QUERY = re.compile(f"{_DATE}?(-)?{_DATE}?")
 _GONE = (400, 404, 410)  # WADO-RS statuses about the instance, not the store
+_MAX_PART_HEADERS = 64 << 10  # bytes before the part's content: boundary and headers
 _UIDS_PER_SEARCH = 16  # a UID list per QIDO-RS request, well within URL length limits
 _INSTANCE_MEDIA = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 _STOW_TYPE = 'multipart/related; type="application/dicom"; boundary="deid-stow-boundary"'
@@ -276,18 +284,111 @@ class InstanceRef:
         return f"{self.store.label}#{digest[:32]}"
 
 
-@dataclass
 class Retrieved:
-    """A retrieved instance, shaped as the fileio.ReadableFile DeidentifyFn reads."""
+    """A retrieved instance, shaped as the fileio.ReadableFile DeidentifyFn reads: in memory,
+    or above the spill size in a temporary file of this worker, deleted with this object.
+    Pickled (should a runner move it to another process) it carries its bytes."""
 
-    metadata: FileMetadata
-    data: bytes | None = field(default=None, repr=False)
-    error: str | None = None
+    def __init__(self, metadata: FileMetadata, data: bytes | None = None,
+                 path: str | None = None, error: str | None = None):
+        self.metadata, self.data, self.path, self.error = metadata, data, path, error
+        if path is not None:
+            weakref.finalize(self, _remove, path)
 
     def open(self, mime_type=None, compression_type=None):
-        if self.data is None:
-            raise UnreadableInstance(self.error or "not retrieved")
-        return io.BytesIO(self.data)
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        if self.path is not None:
+            return open(self.path, "rb")  # noqa: SIM115 (the caller closes it)
+        raise UnreadableInstance(self.error or "not retrieved")
+
+    def __reduce__(self):
+        if self.path is None:
+            return Retrieved, (self.metadata, self.data, None, self.error)
+        with open(self.path, "rb") as f:
+            return Retrieved, (self.metadata, f.read(), None, self.error)
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)
+
+
+class MultipartError(ValueError):
+    """A WADO-RS answer that is not one multipart/related part; the message holds no value."""
+
+
+class _Spool:
+    """Bytes in memory up to ``limit``, then in a temporary file."""
+
+    def __init__(self, limit: int):
+        self._limit, self._memory, self._file, self.size = limit, io.BytesIO(), None, 0
+
+    def write(self, chunk) -> None:
+        if self._file is None and self.size + len(chunk) > self._limit:
+            self._file = tempfile.NamedTemporaryFile(prefix="deid-wado-", delete=False)  # noqa: SIM115
+            self._file.write(self._memory.getbuffer())
+            self._memory = io.BytesIO()
+        (self._file or self._memory).write(chunk)
+        self.size += len(chunk)
+
+    def retrieved(self, metadata: FileMetadata) -> Retrieved:
+        metadata = FileMetadata(metadata.path, self.size)
+        if self._file is None:
+            return Retrieved(metadata, data=self._memory.getvalue())
+        self._file.close()
+        return Retrieved(metadata, path=self._file.name)
+
+    def discard(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            _remove(self._file.name)
+
+
+def read_single_part(content_type: str, chunks, sink) -> None:
+    """Write the content of the one part of a multipart/related body (PS3.18 8.7.1), read
+    chunk by chunk, into ``sink``: no whole instance is held. Raises MultipartError."""
+    media, *parameters = [p.strip() for p in content_type.split(";")]
+    if media.lower() != "multipart/related":
+        raise MultipartError(f"WADO-RS answered {media or 'without a media type'}, not "
+                             "multipart/related")
+    boundary = next((value.strip().strip('"') for name, _, value in
+                     (p.partition("=") for p in parameters)
+                     if name.strip().lower() == "boundary"), "")
+    if not boundary:
+        raise MultipartError("WADO-RS answered multipart/related without a boundary")
+    opening = b"--" + boundary.encode("ascii", "replace")
+    delimiter = b"\r\n" + opening
+    buffer, in_part = bytearray(), False
+    chunks = iter(chunks)
+    for chunk in chunks:
+        buffer += chunk
+        if not in_part:
+            start = buffer.find(opening)
+            headers_end = buffer.find(b"\r\n\r\n", start) if start >= 0 else -1
+            if headers_end < 0:
+                if len(buffer) > _MAX_PART_HEADERS:
+                    raise MultipartError("WADO-RS answered no part")
+                continue
+            del buffer[:headers_end + 4]
+            in_part = True
+        end = buffer.find(delimiter)
+        if end >= 0:
+            sink.write(buffer[:end])
+            tail = bytes(buffer[end + len(delimiter):])
+            while len(tail) < 2:
+                more = next(chunks, None)
+                if more is None:
+                    break
+                tail += more
+            if not tail.startswith(b"--"):
+                raise MultipartError("WADO-RS answered more than one part")
+            return
+        keep = len(delimiter) - 1  # a delimiter may straddle two chunks
+        if len(buffer) > keep:
+            sink.write(buffer[:-keep])
+            del buffer[:-keep]
+    raise MultipartError("WADO-RS answer ended before its closing boundary")
 
 
 class _StoreFn(beam.DoFn):
@@ -337,46 +438,54 @@ class _SearchFn(_StoreFn):
 
 
 class RetrieveFn(_StoreFn):
-    """WADO-RS of one instance, as stored (`transfer-syntax=*`). An instance the store does
-    not return (404 or 410: deleted since it was listed; 400) is an unreadable input; a store
-    that cannot be reached or answers anything else (401, 403, 5xx) fails the run."""
+    """WADO-RS of one instance, as stored (`transfer-syntax=*`), read chunk by chunk: above
+    ``spill`` bytes it goes to a temporary file, which DeidentifyFn can stream from. An
+    instance the store does not return (404 or 410: deleted since it was listed; 400) or
+    returns malformed is an unreadable input; a store that cannot be reached or answers
+    anything else (401, 403, 5xx) fails the run."""
+
+    def __init__(self, spill: int = STREAM_THRESHOLD_MB << 20):
+        super().__init__()
+        self._spill = spill
 
     def process(self, ref: InstanceRef):
         import requests
 
         client = self._client(ref.store)
         url = ref.store.instance_url(ref.study, ref.series, ref.sop)
-        label = ref.label
+        metadata = FileMetadata(ref.label, 0)
+        spool = _Spool(self._spill)
         try:
-            response = client._http_get(url, headers={"Accept": _INSTANCE_MEDIA})
-            parts = [p for p in client._decode_multipart_message(response, stream=False) if p]
+            with client._http_get(url, headers={"Accept": _INSTANCE_MEDIA},
+                                  stream=True) as response:
+                read_single_part(response.headers.get("Content-Type", ""),
+                                 response.iter_content(_MIB), spool)
         except requests.HTTPError as exc:
+            spool.discard()
             status = exc.response.status_code if exc.response is not None else 0
             if status not in _GONE:
                 raise StoreUnavailable(f"the DICOMweb store {ref.store.label} failed a "
                                        f"WADO-RS request: HTTP {status}") from None
-            yield Retrieved(FileMetadata(label, 0), error=f"WADO-RS answered HTTP {status}")
+            yield Retrieved(metadata, error=f"WADO-RS answered HTTP {status}")
             return
         except requests.RequestException as exc:
+            spool.discard()
             raise StoreUnavailable(f"the DICOMweb store {ref.store.label} failed a WADO-RS "
                                    f"request: cannot connect ({type(exc).__name__})") from None
-        except ValueError:  # not a multipart answer
-            yield Retrieved(FileMetadata(label, 0),
-                            error="WADO-RS answered with something other than multipart")
+        except MultipartError as exc:
+            spool.discard()
+            yield Retrieved(metadata, error=str(exc))
             return
-        if len(parts) != 1:
-            yield Retrieved(FileMetadata(label, 0),
-                            error=f"WADO-RS answered with {len(parts)} parts, not one")
-            return
-        yield Retrieved(FileMetadata(label, len(parts[0])), data=parts[0])
+        yield spool.retrieved(metadata)
 
 
 class ReadDicomweb(beam.PTransform):
-    """Stores in (their QIDO-RS queries); Retrieved instances out, spread over the workers."""
+    """Stores in (their QIDO-RS queries); Retrieved instances out, spread over the workers,
+    those larger than ``spill`` bytes in temporary files."""
 
-    def __init__(self, stores: list[Store]):
+    def __init__(self, stores: list[Store], spill: int = STREAM_THRESHOLD_MB << 20):
         super().__init__()
-        self._stores = list(stores)
+        self._stores, self._spill = list(stores), spill
 
     def expand(self, pbegin):
         return (pbegin
@@ -391,7 +500,7 @@ class ReadDicomweb(beam.PTransform):
                 | "KeyByInstance" >> beam.Map(lambda ref: (ref.key, ref))
                 | "GroupByInstance" >> beam.GroupByKey()
                 | "OncePerInstance" >> beam.Map(lambda keyed: next(iter(keyed[1])))
-                | "Retrieve" >> beam.ParDo(RetrieveFn()))
+                | "Retrieve" >> beam.ParDo(RetrieveFn(self._spill)))
 
 
 # --- sink --------------------------------------------------------------------------------
