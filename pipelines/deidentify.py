@@ -39,8 +39,10 @@ from deid.beam import (
     WriteInstances,
     WriteLinkage,
     WriteManifest,
+    WriteMetadata,
     WriteQuarantine,
     logs,
+    metadata,
     metrics,
     paths,
 )
@@ -66,7 +68,8 @@ _LOG = logging.getLogger("deid.run")
 DESCRIPTION = """\
 De-identify every DICOM file under the inputs with PS3.15 profiles, writing
 <output>/<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm (new UIDs), a manifest
-(manifest.jsonl, manifest.parquet), a quarantine record for every input not written, and with
+(manifest.jsonl, manifest.parquet), every attribute of each written instance for SQL
+(metadata.parquet), a quarantine record for every input not written, and with
 --linkage_output the crosswalks. The key comes from $DEID_SECRET or --secret_file."""
 
 EPILOG = """\
@@ -305,6 +308,7 @@ def build(pipeline: beam.Pipeline, plan: Plan) -> None:
          | "AllQuarantined" >> beam.Flatten()
          | "WriteQuarantine" >> WriteQuarantine(plan.quarantine, plan.quarantine_copy))
     _ = written["written"] | "WriteManifest" >> WriteManifest(plan.manifest)
+    _ = written["written"] | "WriteMetadata" >> WriteMetadata(plan.manifest)
     if plan.linkage:
         _ = written["linkage"] | "WriteLinkage" >> WriteLinkage(plan.linkage)
     if plan.verify:
@@ -393,7 +397,8 @@ def summary(report: Report) -> str:
     if plan.quarantine_copy and report.quarantined:
         lines.append(f"    originals copied to {paths.join(plan.quarantine, 'originals')}")
     lines.append(f"  manifest                                  -> "
-                 f"{paths.join(plan.manifest, 'manifest.jsonl')}, manifest.parquet")
+                 f"{paths.join(plan.manifest, 'manifest.jsonl')}, manifest.parquet, "
+                 f"{metadata.NAME}")
     lines.append("  linkage                                   -> " + (
         f"{paths.join(plan.linkage, 'uid_mapping.csv')}, patid_mapping.csv"
         if plan.linkage else "not written (no --linkage_output)"))

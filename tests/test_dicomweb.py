@@ -18,6 +18,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pydicom
 import pytest
 from conftest import _answers, _start, _stop, free_port
@@ -227,6 +228,22 @@ def test_the_store_serves_exactly_the_written_bytes(round_trip, release):
         parts = release.served(row["output_path"][len("dicomweb+"):])
         assert [hashlib.sha256(p).hexdigest() for p in parts] == [row["sha256"]]
         assert len(parts[0]) == row["size"]
+
+
+def test_the_metadata_of_a_dicomweb_output_is_in_the_manifest_folder(round_trip, release):
+    """metadata.parquet beside the manifest in --manifest_output: a row per stored instance,
+    each cell as the store serves the instance."""
+    _, _, manifest, _, folder = round_trip
+    table = pq.read_table(folder / "release" / "metadata.parquet")
+    rows = {row["SOPInstanceUID"]: row for row in table.to_pylist()}
+    assert set(rows) == {row["sop_instance_uid"] for row in manifest}
+    for row in manifest:
+        [stored] = release.served(row["output_path"][len("dicomweb+"):])
+        served = pydicom.dcmread(io.BytesIO(stored), stop_before_pixels=True)
+        cells = rows[row["sop_instance_uid"]]
+        assert (cells["Modality"], cells["SeriesInstanceUID"], cells["StudyInstanceUID"]) == \
+            (served.Modality, served.SeriesInstanceUID, served.StudyInstanceUID)
+        assert cells["PatientIdentityRemoved"] == served.PatientIdentityRemoved == "YES"
 
 
 def test_new_uids_are_searchable_and_the_originals_are_not(round_trip, release):

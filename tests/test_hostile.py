@@ -177,8 +177,8 @@ def test_a_pipeline_run_over_every_kind(runner_options, tmp_path, monkeypatch):
     assert report.written == list(expected.values()).count(WRITTEN)
     files = sorted(p.relative_to(output) for p in output.rglob("*") if p.is_file())
     assert not (output / STAGING).exists()
-    assert [f for f in files if f.suffix != ".dcm"] == [Path("manifest.jsonl"),
-                                                        Path("manifest.parquet")]
+    assert [f for f in files if f.suffix != ".dcm"] == [
+        Path("manifest.jsonl"), Path("manifest.parquet"), Path("metadata.parquet")]
     assert all(len(f.parts) == 3 for f in files if f.suffix == ".dcm")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out", "out-quarantine"]
 
@@ -235,7 +235,8 @@ def test_hostile_uids_stay_inside_the_output_in_a_pipeline(tmp_path, monkeypatch
     assert report.consistent and report.written == 1  # "1.2.3\n", read as 1.2.3
     assert report.by_reason == {"invalid_uid": len(PATH_UIDS) - 3, "missing_attribute": 2}
     assert _files_outside(tmp_path, tmp_path / "in") == sorted(Path(p) for p in [
-        "out/manifest.jsonl", "out/manifest.parquet", "out-quarantine/quarantine.jsonl",
+        "out/manifest.jsonl", "out/manifest.parquet", "out/metadata.parquet",
+        "out-quarantine/quarantine.jsonl",
         f"out/{STUDY_UID}/{SERIES_UID}/1.2.3.dcm"])
     assert not Path("/tmp/absolute.dcm").exists()
 

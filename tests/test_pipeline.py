@@ -93,6 +93,12 @@ def dicom_outputs(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.dcm"))}
 
 
+def sorted_metadata(folder: Path) -> list[dict]:
+    """metadata.parquet's rows, in a stable order."""
+    rows = pq.read_table(folder / "metadata.parquet").to_pylist()
+    return sorted(rows, key=lambda row: row["SOPInstanceUID"])
+
+
 def original_uids(inputs: list[str]) -> set[str]:
     found = set()
     for path in inputs:
@@ -257,8 +263,9 @@ def test_a_failed_rename_is_quarantined_and_leaves_no_output(tmp_path, monkeypat
     records = read_jsonl(tmp_path / "out-quarantine" / "quarantine.jsonl")
     assert {r["message"] for r in records} == {"cannot move the output into place (OSError)"}
     assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == \
-        ["manifest.jsonl", "manifest.parquet"]  # nothing half-written, no staging left
-    assert pq.read_table(tmp_path / "out" / "manifest.parquet").num_rows == 0
+        ["manifest.jsonl", "manifest.parquet", "metadata.parquet"]  # nothing half-written,
+    assert pq.read_table(tmp_path / "out" / "manifest.parquet").num_rows == 0  # no staging
+    assert pq.read_table(tmp_path / "out" / "metadata.parquet").num_rows == 0
 
 
 def _unpacked(payload: bytes) -> bytes:
@@ -388,6 +395,9 @@ def test_a_streamed_sample_run_writes_the_same_files(sample_runs):
 
     assert [placed(r, "streamed") for r in rows("streamed")] == \
         [placed(r, "first") for r in rows("first")]
+    # metadata.parquet: read back from the staged file of a streamed instance, from its bytes
+    # in memory otherwise
+    assert sorted_metadata(root / "streamed") == sorted_metadata(root / "first")
     quarantined = {name: sorted((r["input"], r["reason"], r["message"]) for r in read_jsonl(
         root / f"{name}-quarantine" / "quarantine.jsonl")) for name in ("first", "streamed")}
     assert quarantined["streamed"] == quarantined["first"]
@@ -485,7 +495,7 @@ def test_exit_codes(tmp_path, monkeypatch, capsys):
     assert main([*base, "--output", str(tmp_path / "ok")]) == 0
     assert dicom_outputs(tmp_path / "ok") == before and len(before) == 3
     assert sorted(p.name for p in (tmp_path / "ok").iterdir() if p.is_file()) == \
-        ["manifest.jsonl", "manifest.parquet"]
+        ["manifest.jsonl", "manifest.parquet", "metadata.parquet"]
 
     (inputs / "notes.txt").write_text("not an image")
     truncated = Path(clean[0]).read_bytes()[:200]

@@ -12,6 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pydicom
 import pytest
 from conftest import s3_client
@@ -66,6 +67,9 @@ def check_bucket_run(report, objects: dict[str, bytes], prefix: str, count: int,
         key = row["output_path"].split("://", 1)[1].split("/", 1)[1]
         assert row["sha256"] == hashlib.sha256(objects[key]).hexdigest()
     assert prefix + "out/manifest.parquet" in objects
+    metadata = pq.read_table(io.BytesIO(objects[prefix + "out/metadata.parquet"]))
+    assert sorted(metadata.column("SOPInstanceUID").to_pylist()) == \
+        sorted(row["sop_instance_uid"] for row in manifest)
     records = [json.loads(line) for line in
                objects[prefix + "quarantine/quarantine.jsonl"].decode().splitlines()]
     assert len(records) == report.quarantined > 0

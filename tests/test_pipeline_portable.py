@@ -5,7 +5,9 @@ with workers that are separate SDK processes and get nothing else. Beam's local 
 and a worker pool are that path without a cluster: the test starts both on free loopback
 ports, runs `deid run --runner PortableRunner` with every feature (quarantine and the other
 tagged outputs, metrics in the summary, manifest, crosswalks, verify) and compares what it
-wrote with the local runner's run, byte for byte. Then how `--runner` is resolved.
+wrote (instances, manifest, metadata, quarantine, crosswalks, verify report) with the local
+runner's run, byte for byte where the output is a file of its own. Then how `--runner` is
+resolved.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from conftest import BIN, _listens, _start, _stop, free_port
+from test_pipeline import sorted_metadata
 
 from pipelines import deidentify
 from pipelines.deidentify import main, sample_files
@@ -113,6 +116,8 @@ def test_the_portable_run_writes_the_local_runs_bytes(runs):
                   "output_path") == \
         placed(jsonl(root / "local" / "manifest.jsonl"), root, "local", "output_path")
     assert pq.read_table(root / "portable" / "manifest.parquet").num_rows == 3
+    assert sorted_metadata(root / "portable") == sorted_metadata(root / "local")
+    assert len(sorted_metadata(root / "portable")) == 3
 
 
 def test_tagged_outputs_arrive_quarantine_and_copies(runs):

@@ -1,6 +1,7 @@
 """The Beam side of deid: composite transforms over the engine, which never imports Beam.
 
-    ReadInstances -> DeidentifyInstances -> WriteInstances -> WriteManifest / WriteLinkage
+    ReadInstances -> DeidentifyInstances -> WriteInstances -> WriteManifest / WriteMetadata
+                                                           / WriteLinkage
                               \\__________________\\_____________-> WriteQuarantine
 """
 
@@ -8,6 +9,7 @@ from deid.beam.deidentify import DeidentifyFn, DeidentifyInstances, Streaming
 from deid.beam.keysource import KeySource
 from deid.beam.linkage import WriteLinkage
 from deid.beam.manifest import WriteManifest
+from deid.beam.metadata import WriteMetadata
 from deid.beam.options import DeidentifyOptions
 from deid.beam.quarantine import WriteQuarantine
 from deid.beam.read import ReadInstances
@@ -15,4 +17,4 @@ from deid.beam.write import WriteInstances
 
 __all__ = ["DeidentifyFn", "DeidentifyInstances", "DeidentifyOptions", "KeySource",
            "ReadInstances", "Streaming", "WriteInstances", "WriteLinkage", "WriteManifest",
-           "WriteQuarantine"]
+           "WriteMetadata", "WriteQuarantine"]

@@ -50,7 +50,8 @@ from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 from deid import STREAM_THRESHOLD_MB
 from deid.beam import metrics
-from deid.beam.records import Linkage, Quarantined, Staged
+from deid.beam.metadata import row_from
+from deid.beam.records import OUTPUT_ERROR, Linkage, Quarantined, Staged
 from deid.beam.write import (
     LINKAGE,
     QUARANTINE,
@@ -575,6 +576,21 @@ class StowFn(beam.DoFn):
     def process(self, batch):
         import requests
 
+        rows, ready = {}, []
+        for input_path, out in batch:  # before STOW-RS: what is stored has its row
+            try:
+                rows[input_path] = row_from(out.data)
+            except Exception as exc:
+                _LOG.warning("%s not stored: no metadata row (%s)", input_path,
+                             type(exc).__name__)
+                yield TaggedOutput(QUARANTINE, Quarantined(
+                    input_path, OUTPUT_ERROR,
+                    f"cannot read the output back for its metadata ({type(exc).__name__})"))
+            else:
+                ready.append((input_path, out))
+        if not ready:
+            return
+        batch = ready
         client = self._client
         url = f"{self._store.url}/studies"
         body = client._encode_multipart_message([out.data for _, out in batch], _STOW_TYPE)
@@ -594,7 +610,7 @@ class StowFn(beam.DoFn):
         listed = self._listed(sorted(stored & {out.sop_instance_uid for _, out in batch}))
         for input_path, out in batch:
             if out.sop_instance_uid in listed:
-                yield from self._written_records(input_path, out)
+                yield from self._written_records(input_path, out, rows[input_path])
                 continue
             if out.sop_instance_uid in stored:
                 message = (f"the store acknowledged it (STOW-RS: HTTP {response.status_code}) "
@@ -620,7 +636,7 @@ class StowFn(beam.DoFn):
             found.update(_uid(item, "00080018") for item in items if "00080018" in item)
         return found
 
-    def _written_records(self, input_path: str, out):
+    def _written_records(self, input_path: str, out, metadata: dict):
         self._written.inc()
         self._bytes.inc(out.size)
         yield Staged(
@@ -630,7 +646,8 @@ class StowFn(beam.DoFn):
             sha256=out.sha256, size=out.size, sop_instance_uid=out.sop_instance_uid,
             sop_class_uid=out.sop_class_uid, study_instance_uid=out.study_instance_uid,
             series_instance_uid=out.series_instance_uid, modality=out.modality,
-            transfer_syntax_uid=out.transfer_syntax_uid, profiles=tuple(out.profiles))
+            transfer_syntax_uid=out.transfer_syntax_uid, profiles=tuple(out.profiles),
+            metadata=metadata)
         if self._linkage and (out.uid_map or out.patient_ids):
             yield TaggedOutput(LINKAGE, Linkage(tuple(out.uid_map), out.patient_ids))
 

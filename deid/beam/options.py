@@ -16,13 +16,13 @@ OWN_OPTIONS = (
     ("output", dict(metavar="FOLDER",
                     help="where de-identified instances go, as "
                          "<StudyInstanceUID>/<SeriesInstanceUID>/<SOPInstanceUID>.dcm with "
-                         "new UIDs, beside manifest.jsonl and manifest.parquet; or a DICOMweb "
-                         "store, dicomweb+http(s)://HOST/ROOT (STOW-RS; needs "
-                         "--manifest_output)")),
+                         "new UIDs, beside manifest.jsonl, manifest.parquet and "
+                         "metadata.parquet; or a DICOMweb store, dicomweb+http(s)://HOST/ROOT "
+                         "(STOW-RS; needs --manifest_output)")),
     ("manifest_output", dict(metavar="FOLDER",
                              help="with a DICOMweb --output (only): the folder for the "
-                                  "manifest and the verify report; the quarantine defaults "
-                                  "to <manifest_output>-quarantine")),
+                                  "manifest, metadata.parquet and the verify report; the "
+                                  "quarantine defaults to <manifest_output>-quarantine")),
     ("profile", dict(action="append", metavar="NAME|FILE",
                      help="a built-in profile or a YAML file; repeat to compose, later wins")),
     ("quarantine_output", dict(metavar="FOLDER",

@@ -49,6 +49,9 @@ class Staged:
     modality: str
     transfer_syntax_uid: str
     profiles: tuple[str, ...]
+    # The instance's row of metadata.parquet (deid.beam.metadata.row_from), read back from
+    # the de-identified bytes: every sink that writes instances fills it.
+    metadata: dict = field(repr=False)
     # Re-identifying; empty unless --linkage_output. Kept out of repr so no log shows them.
     uid_map: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     patient_ids: tuple[str, str] | None = field(default=None, repr=False)

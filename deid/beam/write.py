@@ -25,6 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
 
 from deid.beam import metrics, paths
+from deid.beam.metadata import row_from
 from deid.beam.records import DUPLICATE, INTERNAL_ERROR, OUTPUT_ERROR, Linkage, Quarantined, Staged
 
 QUARANTINE, LINKAGE, DONE = "quarantine", "linkage", "done"
@@ -76,6 +77,7 @@ class StageFn(beam.DoFn):
             if out.data is not None:  # else DeidentifyFn streamed it there already
                 with create_staged(staging) as f:
                     f.write(out.data)
+            metadata = row_from(out.data if out.data is not None else staging)
             yield Staged(
                 input=input_path, staging_path=staging, output_path=final,
                 sha256=out.sha256, size=out.size,
@@ -83,6 +85,7 @@ class StageFn(beam.DoFn):
                 study_instance_uid=out.study_instance_uid,
                 series_instance_uid=out.series_instance_uid, modality=out.modality,
                 transfer_syntax_uid=out.transfer_syntax_uid, profiles=tuple(out.profiles),
+                metadata=metadata,
                 uid_map=tuple(out.uid_map) if self._linkage else (),
                 patient_ids=out.patient_ids if self._linkage else None)
         except Exception as exc:
