@@ -546,3 +546,23 @@ def test_large_retrievals_spill_to_files_and_stream_to_the_same_bytes(source, tm
     assert len(outputs["0"]) == 2 and outputs["0"] == outputs["256"]
     assert spilled == {"0": 2, "256": 0}
     assert set(Path(tempfile.gettempdir()).glob("deid-wado-*")) == before
+
+
+def test_a_spilled_retrieval_travels_with_its_bytes_and_is_sized_without_them(tmp_path):
+    """Runners sample element sizes through the coder: estimating must not read (pickle) a
+    spilled instance; encoding, should a runner move it, carries its bytes."""
+    import apache_beam as beam
+    from apache_beam.io.filesystem import FileMetadata
+
+    spilled = tmp_path / "spilled"
+    spilled.write_bytes(b"DICM" * 100)
+    retrieved = dicomweb.Retrieved(FileMetadata("label", 400), path=str(spilled))
+    coder = beam.coders.registry.get_coder(dicomweb.Retrieved)
+    assert isinstance(coder, dicomweb.RetrievedCoder)
+    spilled.unlink()  # sizing reads nothing
+    assert coder.estimate_size(retrieved) < 1000
+    spilled.write_bytes(b"DICM" * 100)
+    moved = coder.decode(coder.encode(retrieved))
+    assert moved.path is None and moved.open().read() == b"DICM" * 100
+    del retrieved
+    assert not spilled.exists()  # the spilled file goes with its record

@@ -37,6 +37,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import re
 import tempfile
 import weakref
@@ -310,6 +311,26 @@ class Retrieved:
             return Retrieved, (self.metadata, f.read(), None, self.error)
 
 
+class RetrievedCoder(beam.coders.Coder):
+    """Pickles a Retrieved (with its bytes), and estimates its size without doing so: runners
+    sample the size of elements, and a pickled spilled instance would be read into memory."""
+
+    def encode(self, value: Retrieved) -> bytes:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def decode(self, encoded: bytes) -> Retrieved:
+        return pickle.loads(encoded)
+
+    def estimate_size(self, value: Retrieved) -> int:
+        return value.metadata.size_in_bytes + 256
+
+    def is_deterministic(self) -> bool:
+        return False
+
+
+beam.coders.registry.register_coder(Retrieved, RetrievedCoder)
+
+
 def _remove(path: str) -> None:
     with contextlib.suppress(OSError):
         os.remove(path)
@@ -501,7 +522,8 @@ class ReadDicomweb(beam.PTransform):
                 | "KeyByInstance" >> beam.Map(lambda ref: (ref.key, ref))
                 | "GroupByInstance" >> beam.GroupByKey()
                 | "OncePerInstance" >> beam.Map(lambda keyed: next(iter(keyed[1])))
-                | "Retrieve" >> beam.ParDo(RetrieveFn(self._spill)))
+                | "Retrieve" >> beam.ParDo(RetrieveFn(self._spill)).with_output_types(
+                    Retrieved))
 
 
 # --- sink --------------------------------------------------------------------------------
