@@ -11,7 +11,7 @@ OWN_OPTIONS = (
     ("input", dict(action="append", metavar="PATH",
                    help="a folder, a glob (`**` crosses folders) or a bucket prefix: local, "
                         "gs://, s3://; or a DICOMweb store, dicomweb+http(s)://HOST/ROOT with "
-                        "an optional QIDO-RS query (?Modality=CT&StudyDate=20200101-20211231); "
+                        "an optional QIDO-RS query (?Modality=CT&StudyDate=2020-2021); "
                         "repeat for several")),
     ("output", dict(metavar="FOLDER",
                     help="where de-identified instances go, as "
