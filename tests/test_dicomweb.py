@@ -189,7 +189,7 @@ def round_trip(source, release, tmp_path_factory):
         "--input", source.dicomweb, "--input", source.dicomweb + "?Modality=CT",
         "--output", release.dicomweb,
         "--manifest_output", str(folder / "release"),
-        "--linkage_output", str(folder / "linkage"), "--profile", "basic"])
+        "--linkage_output", str(folder / "linkage"), "--profile", "basic", "--verify"])
     manifest = [json.loads(line) for line in
                 (folder / "release" / "manifest.jsonl").read_text().splitlines()]
     quarantine = [json.loads(line) for line in
@@ -201,6 +201,8 @@ def test_round_trip_stores_every_instance_deidentified(round_trip, release):
     code, text, manifest, quarantine, folder = round_trip
     assert code == 1, text  # the burned-in secondary capture is quarantined
     assert "read               5 files" in text
+    report = json.loads((folder / "release" / "verify_report.json").read_text())
+    assert report["instances_verified"] == len(WRITTEN) and report["instances_failed"] == 0
     assert "written            4 files" in text and "quarantined        1 files" in text
     assert len(manifest) == len(WRITTEN)
     profile = load_profiles(["basic"])
