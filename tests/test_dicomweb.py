@@ -568,3 +568,20 @@ def test_a_spilled_retrieval_travels_with_its_bytes_and_is_sized_without_them(tm
     assert moved.path is None and moved.open().read() == b"DICM" * 100
     del retrieved
     assert not spilled.exists()  # the spilled file goes with its record
+
+
+def test_a_search_result_without_its_uid_fails_the_run():
+    """A store answering QIDO-RS with a study but no Study Instance UID is broken: the run
+    fails, naming the store and the attribute, rather than skip what it cannot read."""
+    store = Store.parse("dicomweb+http://127.0.0.1:9/dicom-web?PatientID=12345")
+
+    class Broken:
+        def search_for_studies(self, **_):
+            return [{"00100020": {"vr": "LO", "Value": ["12345"]}}]
+
+    search = dicomweb._SearchFn("studies")
+    search.setup()
+    search._clients[store] = Broken()
+    with pytest.raises(StoreUnavailable, match="without StudyInstanceUID") as error:
+        list(search.process(store))
+    assert "12345" not in str(error.value)

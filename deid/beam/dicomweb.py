@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import dataclasses
 import datetime
+import functools
 import hashlib
 import io
 import json
@@ -425,6 +427,12 @@ class _StoreFn(beam.DoFn):
         return self._clients[store]
 
 
+# QIDO-RS level: the UID it lists (tag, keyword) and the InstanceRef field it fills.
+_LEVELS = {"studies": ("0020000D", "StudyInstanceUID", "study"),
+           "series": ("0020000E", "SeriesInstanceUID", "series"),
+           "instances": ("00080018", "SOPInstanceUID", "sop")}
+
+
 class _SearchFn(_StoreFn):
     """QIDO-RS one level down: stores to studies, studies to series, series to instances."""
 
@@ -433,30 +441,25 @@ class _SearchFn(_StoreFn):
         self._level = level
 
     def process(self, element):
+        ref = InstanceRef(element, "", "", "") if self._level == "studies" else element
+        client, store = self._client(ref.store), ref.store
+        tag, keyword, level = _LEVELS[self._level]
         if self._level == "studies":
-            store = element
-            with _unavailable(store, "QIDO-RS studies"):
-                found = self._client(store).search_for_studies(
-                    search_filters=store.filters(STUDY_KEYS), fields=["0020000D"],
-                    get_remaining=True)
-            for item in found:
-                yield InstanceRef(store, _uid(item, "0020000D"), "", "")
+            search = functools.partial(client.search_for_studies,
+                                       search_filters=store.filters(STUDY_KEYS))
         elif self._level == "series":
-            ref = element
-            with _unavailable(ref.store, "QIDO-RS series"):
-                found = self._client(ref.store).search_for_series(
-                    ref.study, search_filters=ref.store.filters(SERIES_KEYS),
-                    fields=["0020000E"], get_remaining=True)
-            for item in found:
-                yield InstanceRef(ref.store, ref.study, _uid(item, "0020000E"), "")
+            search = functools.partial(client.search_for_series, ref.study,
+                                       search_filters=store.filters(SERIES_KEYS))
         else:
-            ref = element
-            with _unavailable(ref.store, "QIDO-RS instances"):
-                found = self._client(ref.store).search_for_instances(
-                    ref.study, ref.series, search_filters=ref.store.filters(None),
-                    fields=["00080018"], get_remaining=True)
-            for item in found:
-                yield InstanceRef(ref.store, ref.study, ref.series, _uid(item, "00080018"))
+            search = functools.partial(client.search_for_instances, ref.study, ref.series,
+                                       search_filters=store.filters(None))
+        with _unavailable(store, f"QIDO-RS {self._level}"):
+            found = search(fields=[tag], get_remaining=True)
+        for item in found:
+            if not (item.get(tag) or {}).get("Value"):
+                raise StoreUnavailable(f"the DICOMweb store {store.label} answered a QIDO-RS "
+                                       f"{self._level} search with a result without {keyword}")
+            yield dataclasses.replace(ref, **{level: _uid(item, tag)})
 
 
 class RetrieveFn(_StoreFn):
