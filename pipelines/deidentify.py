@@ -75,7 +75,7 @@ De-identify every DICOM file under the inputs with PS3.15 profiles, writing
 EPILOG = """\
 Every standard Beam option passes through: --runner (default: the local FnApiRunner; Beam's
 runner names, or package.module.Class whose options are then known too; not DaskRunner, which
-drops outputs), --direct_running_mode, --direct_num_workers, --project, --region,
+loses sinks and metrics), --direct_running_mode, --direct_num_workers, --project, --region,
 --temp_location, --s3_endpoint_url, --job_endpoint, --flink_master, ...
 
 exit codes: 0 all inputs written (or quarantine allowed), 1 inputs quarantined or a

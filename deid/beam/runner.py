@@ -28,9 +28,11 @@ OFFLINE_LOCAL = ("DirectRunner", "FnApiRunner", "SwitchingDirectRunner")
 # Keyed by their module; Beam has no short name for them.
 REFUSED = {
     "apache_beam.runners.dask.dask_runner.DaskRunner":
-        "Beam's DaskRunner drops tagged outputs, second sinks and metrics without an error "
-        "(the quarantine, the manifest and the run's counts would be missing): use a portable "
-        "runner (PortableRunner, FlinkRunner, SparkRunner) or DataflowRunner",
+        "Beam's DaskRunner writes one of a pipeline's sinks only, passes tagged outputs on "
+        "as the main output and collects no metrics, without an error (quarantined inputs "
+        "would go where the written ones go, the manifest and the run's counts would be "
+        "missing): use a portable runner (PortableRunner, FlinkRunner, SparkRunner) or "
+        "DataflowRunner",
 }
 
 
