@@ -148,8 +148,13 @@ def _deidentify_file(source: Path, target: Path, profile, key, threshold: int):
 
 
 def _cmd_run(argv: list[str]) -> int:
-    from pipelines.deidentify import main as run_pipeline
-
+    try:
+        from pipelines.deidentify import main as run_pipeline
+    except KeyboardInterrupt:  # Ctrl-C while Beam is imported: one line, as during the run
+        if os.environ.get("DEID_DEBUG"):
+            raise
+        print("deid run: interrupted", file=sys.stderr)
+        return 130
     return run_pipeline(argv)
 
 

@@ -5,17 +5,21 @@
 
 This module only checks the command line and wires it to the transforms in deid.beam; see
 "Running the pipeline" in README.md. Exit codes: 0 every input written (or quarantine allowed),
-1 something was quarantined, 2 usage, profile or key error, 3 the run failed (a DICOMweb store
-down included).
+1 something was quarantined (or a verification finding), 2 usage, profile, key or preflight
+error, 3 the run failed (a DICOMweb store down included), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -38,14 +42,13 @@ from deid.beam import (
     Streaming,
     WriteInstances,
     WriteLinkage,
-    WriteManifest,
     WriteMetadata,
-    WriteQuarantine,
     logs,
     metadata,
     metrics,
     paths,
 )
+from deid.beam import collection as coll
 from deid.beam.dicomweb import (
     CREDENTIALS,
     ReadDicomweb,
@@ -54,15 +57,34 @@ from deid.beam.dicomweb import (
     StoreUnavailable,
     is_dicomweb,
 )
+from deid.beam.ignore import Ignore
+from deid.beam.ledger import (
+    ALREADY_QUARANTINED,
+    ALREADY_WRITTEN,
+    COLLECTION_QUARANTINED,
+    COLLECTION_WRITTEN,
+    COMPACTED,
+    MergeCollection,
+    RecordFn,
+    is_done,
+    latest_per_input,
+    quarantined_entry,
+    read_entries,
+    written_entry,
+)
+from deid.beam.manifest import WriteManifestRows
 from deid.beam.options import add_own_options
 from deid.beam.paths import UsageError
+from deid.beam.preflight import check_folders
+from deid.beam.quarantine import PrepareQuarantine
 from deid.beam.runner import is_local, make_runner, resolve_runner, runner_name
 from deid.beam.verify import FINDINGS, REPORT_NAME, WriteVerifyReport
+from deid.beam.worker import stop_workers
 from deid.keys import KeyUnavailable
 from deid.profile import Profile, ProfileError, builtin_names, load_profiles
 from deid.spelling import respell, unknown_message
 
-EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
+EXIT_OK, EXIT_QUARANTINED, EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 _LOG = logging.getLogger("deid.run")
 
 DESCRIPTION = """\
@@ -79,8 +101,9 @@ loses sinks and metrics), --direct_running_mode, --direct_num_workers, --project
 --temp_location, --s3_endpoint_url, --job_endpoint, --flink_master, ...
 
 exit codes: 0 all inputs written (or quarantine allowed), 1 inputs quarantined or a
-verification finding (--verify), 2 usage, profile or key error, 3 the run failed (a DICOMweb
-store down included)."""
+verification finding (--verify), 2 usage, profile, key or preflight error (an output that is
+a file or not writable), 3 the run failed (a DICOMweb store down included), 130 interrupted
+(Ctrl-C). DEID_DEBUG=1 shows the traceback of a failure."""
 
 
 def sample_files() -> list[str]:
@@ -115,6 +138,17 @@ class Plan:
     prefer_duplicate: str = "smallest-path"  # deid.beam.write.PREFER
     sources: tuple[Store, ...] = ()  # DICOMweb stores read (QIDO-RS queries)
     sink: Store | None = None  # the DICOMweb store written instead of a folder
+    ignore: Ignore = field(default_factory=Ignore)
+    found: int = 0  # files the inputs match, ignored ones included
+    ignored: int = 0
+    identity: coll.Identity | None = None  # key fingerprint, profiles, edition
+    new_version: bool = False
+    version: int = 1  # of the collection in the output
+    ledger_files: list[str] = field(default_factory=list)  # read: inputs done before
+    obsolete: list[str] = field(default_factory=list)  # deleted once this run has finished
+    linkage_previous: list[str] = field(default_factory=list)  # crosswalk rows merged
+    metadata_previous: str | None = None  # metadata.parquet of the collection so far
+    unfinished: list[dict] = field(default_factory=list)  # records of runs this one resumes
     run_id: str = field(default_factory=lambda: time.strftime("%Y%m%dT%H%M%S-")
                         + uuid.uuid4().hex[:8])
 
@@ -140,6 +174,20 @@ def _beam_parser() -> _BeamArgumentParser:
 def _known_options() -> list[str]:
     """Every option `deid run` takes, for suggestions."""
     return [s for action in _beam_parser()._actions for s in action.option_strings]
+
+
+def find_inputs(patterns: list[str], ignore: Ignore) -> tuple[int, int]:
+    """(files found, of which ignored) for the start line and the progress total: a listing,
+    as Beam's own match will make; no file is opened."""
+    found: set[str] = set()
+    for pattern in patterns:
+        try:
+            matched = FileSystems.match([pattern])[0].metadata_list
+        except Exception:  # a pattern matching nothing
+            continue
+        found.update(m.path for m in matched
+                     if paths.is_remote(m.path) or not os.path.isdir(m.path))
+    return len(found), sum(1 for path in found if ignore(path))
 
 
 def help_text() -> str:
@@ -239,6 +287,7 @@ def plan(argv: Sequence[str]) -> Plan:
         _LOG.warning("the key comes from $%s: the %s workers need it set where they run "
                      "(or pass --secret_file)", key_source.location, runner_name(options))
     key = key_source.resolve()  # fails here, not on the workers
+    identity = coll.Identity.of(list(own.profile), profile, key)
     # Lookup tables go to the workers inside the profile: keyed by HMAC of the original
     # values, they carry no original identifier into the job graph.
     profile = profile.with_sealed_lookups(key)
@@ -247,12 +296,67 @@ def plan(argv: Sequence[str]) -> Plan:
     for store in (*sources, *([sink] if sink else [])):
         store.check()  # a store down or refusing us fails here (StoreUnavailable), not later
 
+    ignore = Ignore(own.exclude or ())
+    found, ignored = find_inputs(patterns, ignore) if patterns else (0, 0)
+    if patterns and not found:
+        raise UsageError(f"no file found under {', '.join(patterns)}")
+    if patterns and found == ignored and not sources:
+        raise UsageError(f"all {found} files found are ignored (junk or --exclude): nothing "
+                         "to de-identify")
+    folders = [(flag, manifest), ("--quarantine_output", quarantine)]
+    if linkage:
+        folders.append(("--linkage_output", linkage))
+    problems = check_folders(folders)
+    if problems:
+        raise UsageError("\n".join(problems))
+    state = _collection_state(manifest, quarantine, linkage, identity, own.new_version, flag)
+
     return Plan(options=options, patterns=patterns, output=output, quarantine=quarantine,
                 manifest=manifest, linkage=linkage, sources=tuple(sources), sink=sink,
                 profile=profile, key_source=key_source,
                 allow_quarantine=own.allow_quarantine, quarantine_copy=own.quarantine_copy,
                 stream_threshold=own.stream_threshold_mb << 20, verify=own.verify,
-                prefer_duplicate=own.prefer_duplicate)
+                prefer_duplicate=own.prefer_duplicate, ignore=ignore, found=found,
+                ignored=ignored, identity=identity, new_version=own.new_version, **state)
+
+
+def _collection_state(root: str, quarantine: str, linkage: str | None,
+                      identity: coll.Identity, new_version: bool, flag: str) -> dict:
+    """What the output already holds: refused if it holds something else than a collection,
+    a collection made otherwise (unless new_version), or one another run is writing now."""
+    lock = coll.read_json(paths.join(quarantine, coll.LEDGER, "lock.json"))
+    if coll.lock_is_live(lock):
+        raise UsageError(f"another run (process {lock['pid']}) is writing {root} now")
+    existing = coll.read_json(paths.join(root, coll.COLLECTION))
+    version = 1
+    if existing is None:
+        if coll.holds_anything(root):
+            raise UsageError(f"{flag} {root} holds files but no {coll.COLLECTION}: choose an "
+                             "empty folder (or the folder of a collection)")
+    else:
+        differences = coll.Identity.from_json(existing).differences(identity)
+        if differences and not new_version:
+            raise UsageError(
+                f"{flag} {root} holds a collection made with {' and '.join(differences)}: "
+                "adding to it would mix two releases; pass --new_version to replace it with "
+                "a new version, or choose another folder")
+        version = int(existing.get("version", 1)) + (1 if new_version else 0)
+    listed = [p for p in coll.list_files(paths.join(quarantine, coll.LEDGER))
+              if p.endswith(".jsonl")]
+    pending = coll.list_files(paths.join(linkage, coll.PENDING)) if linkage else []
+    crosswalks = [p for p in (paths.join(linkage, f"{name}.csv")
+                              for name in ("uid_mapping", "patid_mapping"))
+                  if FileSystems.exists(p)] if linkage else []
+    return {
+        "version": version,
+        "ledger_files": [] if new_version else listed,
+        "obsolete": [p for p in listed if paths.basename(p) != COMPACTED] + pending,
+        "linkage_previous": [] if new_version else crosswalks + pending,
+        "metadata_previous": None if new_version or existing is None
+        or not FileSystems.exists(paths.join(root, metadata.NAME))
+        else paths.join(root, metadata.NAME),
+        "unfinished": coll.unfinished(coll.previous_runs(root)),
+    }
 
 
 def _stores(own: DeidentifyOptions, local: bool) -> tuple[list[Store], Store | None]:
@@ -283,10 +387,19 @@ def _stores(own: DeidentifyOptions, local: bool) -> tuple[list[Store], Store | N
 
 
 def build(pipeline: beam.Pipeline, plan: Plan) -> None:
-    """The graph: read, de-identify, write; everything not written goes to the quarantine."""
+    """The graph: read what the ledger does not say is done, de-identify, write; everything
+    not written goes to the quarantine; every outcome to the ledger; the collection's manifest,
+    quarantine records and crosswalks from the ledger's entries and this run's."""
+    ledger = paths.join(plan.quarantine, coll.LEDGER)
+    previous = latest_per_input(read_entries(pipeline, plan.ledger_files, "Ledger"),
+                                "Previous")
+    done = (previous
+            | "Done" >> beam.Filter(is_done)
+            | "DoneByInput" >> beam.Map(lambda e: (e["input"], e)))
     reads = []
     if plan.patterns:
-        reads.append(pipeline | "ReadInstances" >> ReadInstances(plan.patterns))
+        reads.append(pipeline | "ReadInstances" >> ReadInstances(plan.patterns, plan.ignore,
+                                                                 done=done))
     if plan.sources:
         reads.append(pipeline | "ReadDicomweb" >> ReadDicomweb(list(plan.sources),
                                                                spill=plan.stream_threshold))
@@ -303,14 +416,30 @@ def build(pipeline: beam.Pipeline, plan: Plan) -> None:
     else:
         written = deidentified.instances | "WriteInstances" >> WriteInstances(
             plan.output, plan.run_id, linkage=plan.linkage is not None,
-            prefer=plan.prefer_duplicate)
-    _ = ((deidentified.quarantine, written["quarantine"])
-         | "AllQuarantined" >> beam.Flatten()
-         | "WriteQuarantine" >> WriteQuarantine(plan.quarantine, plan.quarantine_copy))
-    _ = written["written"] | "WriteManifest" >> WriteManifest(plan.manifest)
-    _ = written["written"] | "WriteMetadata" >> WriteMetadata(plan.manifest)
+            prefer=plan.prefer_duplicate, keep_existing=not plan.new_version)
+    quarantined = ((deidentified.quarantine, written["quarantine"])
+                   | "AllQuarantined" >> beam.Flatten()
+                   | "PrepareQuarantine" >> PrepareQuarantine(plan.quarantine,
+                                                              plan.quarantine_copy)
+                   | "RecordQuarantined" >> beam.ParDo(RecordFn(ledger, plan.run_id,
+                                                                "quarantined")))
+    pending = paths.join(plan.linkage, coll.PENDING, plan.run_id) if plan.linkage else None
+    instances = written["written"] | "RecordWritten" >> beam.ParDo(
+        RecordFn(ledger, plan.run_id, "written", pending))
+    run_id = plan.run_id
+    current = ((instances | "WrittenEntries" >> beam.Map(written_entry, run_id),
+                quarantined | "QuarantinedEntries" >> beam.Map(quarantined_entry, run_id))
+               | "RunEntries" >> beam.Flatten())
+    _ = ((previous, current)
+         | "AllEntries" >> beam.Flatten()
+         | "MergeCollection" >> MergeCollection(ledger, plan.quarantine,
+                                                WriteManifestRows(plan.manifest),
+                                                plan.run_id))
+    _ = written["written"] | "WriteMetadata" >> WriteMetadata(plan.manifest,
+                                                              plan.metadata_previous)
     if plan.linkage:
-        _ = written["linkage"] | "WriteLinkage" >> WriteLinkage(plan.linkage)
+        _ = written["linkage"] | "WriteLinkage" >> WriteLinkage(plan.linkage,
+                                                                plan.linkage_previous)
     if plan.verify:
         _ = deidentified.verified | "WriteVerifyReport" >> WriteVerifyReport(
             plan.manifest, plan.profile.names)
@@ -318,16 +447,22 @@ def build(pipeline: beam.Pipeline, plan: Plan) -> None:
 
 @dataclass
 class Report:
-    """What a finished run did, from its Beam metrics."""
+    """What a finished run did, from its Beam metrics, and what it cleaned up."""
 
     plan: Plan
     counts: dict[str, int]
     seconds: float
     state: str
+    leftovers_removed: int = 0  # Beam's temporary files and staging files of earlier runs
+    strays_removed: int = 0  # instances an interrupted run placed that no manifest row lists
 
     @property
     def read(self) -> int:
         return self.counts.get(metrics.READ, 0)
+
+    @property
+    def ignored(self) -> int:
+        return self.counts.get(metrics.IGNORED, 0)
 
     @property
     def written(self) -> int:
@@ -336,6 +471,14 @@ class Report:
     @property
     def quarantined(self) -> int:
         return self.counts.get(metrics.QUARANTINED, 0)
+
+    @property
+    def already_written(self) -> int:
+        return self.counts.get(ALREADY_WRITTEN, 0)
+
+    @property
+    def already_quarantined(self) -> int:
+        return self.counts.get(ALREADY_QUARANTINED, 0)
 
     @property
     def by_reason(self) -> dict[str, int]:
@@ -351,23 +494,125 @@ class Report:
     def consistent(self) -> bool:
         return self.read == self.written + self.quarantined
 
+    @property
+    def finished(self) -> bool:
+        return self.state.split(".")[-1] == "DONE"
+
     def exit_code(self) -> int:
-        if not self.consistent or self.read == 0 or self.verify_findings:
+        if not self.finished or not self.consistent:
+            return EXIT_FAILED
+        if self.verify_findings:
             return EXIT_QUARANTINED
-        if self.quarantined and not self.plan.allow_quarantine:
+        if (self.quarantined or self.already_quarantined) and not self.plan.allow_quarantine:
             return EXIT_QUARANTINED
         return EXIT_OK
 
 
+def _run_record(plan: Plan) -> coll.RunRecord:
+    assert plan.identity is not None
+    return coll.RunRecord(plan.manifest, {
+        "run": plan.run_id, "status": coll.RUNNING, "tool": "deid-pipeline",
+        "tool_version": coll.tool_version(), **plan.identity.as_json(),
+        "collection_version": plan.version, "new_version": plan.new_version,
+        "runner": _runner_label(plan.options), "started": coll.now(),
+        "inputs": coll.pattern_summary(plan.patterns),
+        "dicomweb_inputs": len(plan.sources), "files_found": plan.found,
+        "files_ignored": plan.ignored, "resumes": [r["run"] for r in plan.unfinished]})
+
+
+def prepare(plan: Plan) -> tuple[coll.RunRecord, int]:
+    """Before the pipeline: take the collection (a lock beside the ledger), remove what
+    interrupted runs left (Beam's temporary folders, staging folders), record the collection
+    and this run. Returns the run record and the number of leftover files removed."""
+    coll.write_json(paths.join(plan.quarantine, coll.LEDGER, "lock.json"),
+                    {"run": plan.run_id, **coll.lock_owner()})
+    folders = [plan.manifest, plan.quarantine, *([plan.linkage] if plan.linkage else [])]
+    removed = coll.remove_leftovers(folders)
+    assert plan.identity is not None
+    existing = coll.read_json(paths.join(plan.manifest, coll.COLLECTION))
+    if existing is None or plan.new_version:
+        coll.write_json(paths.join(plan.manifest, coll.COLLECTION), {
+            "format": coll.FORMAT, "version": plan.version, "created_by_run": plan.run_id,
+            "created": coll.now(), **plan.identity.as_json()})
+    record = _run_record(plan)
+    record.save()
+    return record, removed
+
+
+def _remove_strays(plan: Plan) -> int:
+    """Instance files in the output that the (new) manifest does not list: placed by an
+    interrupted run whose inputs this run did not read, or by the version this one replaced."""
+    if plan.sink:
+        return 0
+    manifest = paths.join(plan.output, "manifest.jsonl")
+    with FileSystems.open(manifest) as f:
+        listed = {json.loads(line)["output_path"] for line in f.read().decode().splitlines()
+                  if line.strip()}
+    root = plan.output.rstrip("/") + "/"
+    strays = [p for p in coll.list_files(plan.output)
+              if p.startswith(root) and coll.is_instance_path(p[len(root):])
+              and p[len(root):] not in listed]
+    coll.delete_files(strays)
+    return len(strays)
+
+
+def finish(plan: Plan, report: Report, record: coll.RunRecord) -> None:
+    """After the pipeline: on success, drop the ledger files merged into ledger.jsonl, the
+    pending crosswalk rows, the strays of interrupted runs and of a replaced version; mark the
+    runs this one resumed; record the run; release the collection."""
+    if report.finished and report.consistent:
+        ledger = paths.join(plan.quarantine, coll.LEDGER)
+        this_run = coll.list_files(paths.join(ledger, plan.run_id))
+        if plan.linkage:
+            this_run += coll.list_files(paths.join(plan.linkage, coll.PENDING, plan.run_id))
+        coll.delete_files(plan.obsolete + this_run)
+        coll.prune_empty(ledger)
+        if plan.linkage:
+            coll.prune_empty(paths.join(plan.linkage, coll.PENDING))
+        if plan.unfinished or plan.new_version:
+            report.strays_removed = _remove_strays(plan)
+        for earlier in plan.unfinished:
+            coll.write_json(paths.join(plan.manifest, coll.RUNS, f"{earlier['run']}.json"),
+                            {**earlier, "resumed_by": plan.run_id})
+        record.data["leftovers_removed"] = report.leftovers_removed
+        record.data["strays_removed"] = report.strays_removed
+        record.end(coll.FINISHED, report.counts)
+    else:
+        record.end(coll.FAILED, report.counts)
+    _release(plan)
+
+
+def _release(plan: Plan) -> None:
+    with contextlib.suppress(Exception):
+        FileSystems.delete([paths.join(plan.quarantine, coll.LEDGER, "lock.json")])
+
+
+# The runs of this process in progress: an interrupt that cannot wait records them.
+_ACTIVE: list[tuple[Plan, coll.RunRecord]] = []
+
+
 def run(plan: Plan, runner=None) -> Report:
-    """Run the pipeline to the end and read its metrics."""
-    pipeline = beam.Pipeline(runner=runner or make_runner(plan.options), options=plan.options)
-    build(pipeline, plan)
-    start = time.monotonic()
-    result = pipeline.run()
-    state = result.wait_until_finish()
-    seconds = time.monotonic() - start
-    return Report(plan=plan, counts=metrics.collect(result), seconds=seconds, state=str(state))
+    """Run the pipeline to the end, read its metrics, and keep the collection's records."""
+    record, leftovers = prepare(plan)
+    _ACTIVE.append((plan, record))
+    try:
+        pipeline = beam.Pipeline(runner=runner or make_runner(plan.options),
+                                 options=plan.options)
+        build(pipeline, plan)
+        start = time.monotonic()
+        result = pipeline.run()
+        state = result.wait_until_finish()
+        seconds = time.monotonic() - start
+        report = Report(plan=plan, counts=metrics.collect(result), seconds=seconds,
+                        state=str(state), leftovers_removed=leftovers)
+    except BaseException as exc:
+        record.end(coll.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else coll.FAILED)
+        _release(plan)
+        raise
+    finally:
+        _ACTIVE.remove((plan, record))
+    finish(plan, report, record)
+    return report
 
 
 def _runner_label(options: PipelineOptions) -> str:
@@ -387,6 +632,9 @@ def summary(report: Report) -> str:
     lines = [
         f"deid run: {report.state.split('.')[-1].lower()} in {report.seconds:.1f} s on "
         f"{_runner_label(plan.options)}, key from {plan.key_source.describe()}",
+        f"  ignored      {report.ignored:>7} files                   junk and --exclude",
+        f"  already      {report.already_written:>7} written, "
+        f"{report.already_quarantined} quarantined    by earlier runs (ledger)",
         f"  read         {report.read:>7} files  {mb_in:>9.2f} MB  "
         f"{report.read / seconds:.1f} files/s, {mb_in / seconds:.2f} MB/s",
         f"  written      {report.written:>7} files  {mb_out:>9.2f} MB  -> {plan.output}",
@@ -396,9 +644,17 @@ def summary(report: Report) -> str:
     lines += [f"    {reason:<28} {count:>7}" for reason, count in report.by_reason.items()]
     if plan.quarantine_copy and report.quarantined:
         lines.append(f"    originals copied to {paths.join(plan.quarantine, 'originals')}")
+    lines.append(f"  collection   {report.counts.get(COLLECTION_WRITTEN, 0):>7} instances, "
+                 f"{report.counts.get(COLLECTION_QUARANTINED, 0)} inputs quarantined "
+                 f"(version {plan.version})")
+    if report.leftovers_removed or report.strays_removed:
+        lines.append(f"  cleaned up   {report.leftovers_removed} temporary and "
+                     f"{report.strays_removed} stray file(s) of interrupted runs")
     lines.append(f"  manifest                                  -> "
                  f"{paths.join(plan.manifest, 'manifest.jsonl')}, manifest.parquet, "
                  f"{metadata.NAME}")
+    lines.append(f"  run record                                -> "
+                 f"{paths.join(plan.manifest, coll.RUNS, plan.run_id + '.json')}")
     lines.append("  linkage                                   -> " + (
         f"{paths.join(plan.linkage, 'uid_mapping.csv')}, patid_mapping.csv"
         if plan.linkage else "not written (no --linkage_output)"))
@@ -406,20 +662,77 @@ def summary(report: Report) -> str:
         lines.append(f"  verified {report.verify_findings:>3} finding(s)                  -> "
                      f"{paths.join(plan.manifest, REPORT_NAME)}")
     code = report.exit_code()
-    if not report.consistent:
+    if not report.finished:
+        why = f"the run did not finish ({report.state.split('.')[-1].lower()})"
+    elif not report.consistent:
         why = "BUG: files read != written + quarantined"
-    elif report.read == 0:
-        why = "no input file was found"
     elif report.verify_findings:
         why = "verification found problems (see the report; failures are quarantined)"
-    elif report.quarantined and plan.allow_quarantine:
+    elif (report.quarantined or report.already_quarantined) and plan.allow_quarantine:
         why = "quarantine allowed by --allow_quarantine"
-    elif report.quarantined:
+    elif report.quarantined or report.already_quarantined:
         why = "some inputs were quarantined (pass --allow_quarantine to accept that)"
     else:
         why = "every input was written"
     lines.append(f"  exit {code}: {why}")
     return "\n".join(lines)
+
+
+INTERRUPTED = "deid run: interrupted; run the same command again to resume"
+
+
+class Interrupt:
+    """Ctrl-C during a run: the first SIGINT silences logging and thread tracebacks (Beam
+    logs the interrupted bundle at length) and raises KeyboardInterrupt in the main thread.
+    Worker processes ignore SIGINT (deid.beam.worker) and end when the launcher is gone. If
+    Beam has not unwound after GRACE seconds (it may wait for a worker that was still
+    starting), or on a second Ctrl-C, the process ends at once, with the same line."""
+
+    GRACE = 5.0
+
+    def __init__(self):
+        self.fired = False
+        self._previous = None
+
+    @staticmethod
+    def _force() -> None:
+        for plan, record in list(_ACTIVE):
+            record.end(coll.INTERRUPTED)
+            _release(plan)
+        print(INTERRUPTED, file=sys.stderr, flush=True)
+        os._exit(EXIT_INTERRUPTED)
+
+    def _handle(self, signum, frame):
+        if self.fired:
+            self._force()
+        self.fired = True
+        if not os.environ.get("DEID_DEBUG"):
+            logging.disable(logging.CRITICAL)
+        stop_workers()
+        timer = threading.Timer(self.GRACE, self._force)
+        timer.daemon = True
+        timer.start()
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> Interrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        # Beam's threads print the traceback of a worker that died; the run's failure is
+        # reported in one line (DEID_DEBUG=1 keeps them).
+        self._excepthook = threading.excepthook
+        if not os.environ.get("DEID_DEBUG"):
+            threading.excepthook = lambda args: None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        threading.excepthook = self._excepthook
+
+
+def _failure_line(exc: BaseException) -> str:
+    first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"deid run: the pipeline failed: {type(exc).__name__}: {first_line}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -428,10 +741,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(help_text())
         return EXIT_OK
     logs.configure()
+    interrupt = Interrupt()
+    try:
+        with interrupt:
+            return _main(argv, interrupt)
+    except KeyboardInterrupt:
+        if os.environ.get("DEID_DEBUG"):
+            raise
+        print(INTERRUPTED, file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _main(argv: list[str], interrupt: Interrupt) -> int:
     try:
         checked = plan(argv)
     except UsageError as exc:
-        print(f"deid run: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"deid run: {line}", file=sys.stderr)
         return EXIT_USAGE
     except ProfileError as exc:
         print(f"deid run: profile error\n{exc}", file=sys.stderr)
@@ -442,19 +770,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreUnavailable as exc:
         print(f"deid run: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    _LOG.info("run %s: %d input pattern(s) -> %s (quarantine %s%s), profiles %s, key from %s",
-              checked.run_id, len(checked.patterns) + len(checked.sources), checked.output,
-              checked.quarantine,
-              f", linkage {checked.linkage}" if checked.linkage else "",
+    print(f"deid run {checked.run_id}: {checked.found} files found under "
+          f"{len(checked.patterns) + len(checked.sources)} input(s), {checked.ignored} ignored "
+          f"-> {checked.output}", flush=True)
+    _LOG.info("run %s: quarantine %s%s, profiles %s, key from %s", checked.run_id,
+              checked.quarantine, f", linkage {checked.linkage}" if checked.linkage else "",
               "+".join(checked.profile.names), checked.key_source.describe())
     try:
         report = run(checked)
     except Exception as exc:  # an infrastructure failure: our DoFns quarantine bad inputs
-        first_line = (str(exc).strip().splitlines() or [""])[0][:300]
-        print(f"deid run: the pipeline failed: {type(exc).__name__}: {first_line}",
-              file=sys.stderr)
+        if interrupt.fired:  # Beam may wrap the KeyboardInterrupt of its bundle
+            raise KeyboardInterrupt from None
         if os.environ.get("DEID_DEBUG"):
             raise
+        print(_failure_line(exc), file=sys.stderr)
         return EXIT_FAILED
     print(summary(report))
     return report.exit_code()

@@ -64,7 +64,7 @@ def check_bucket_run(report, objects: dict[str, bytes], prefix: str, count: int,
                 objects[prefix + "out/manifest.jsonl"].decode().splitlines()]
     assert len(manifest) == len(outputs) == report.written
     for row in manifest:
-        key = row["output_path"].split("://", 1)[1].split("/", 1)[1]
+        key = prefix + "out/" + row["output_path"]
         assert row["sha256"] == hashlib.sha256(objects[key]).hexdigest()
     assert prefix + "out/manifest.parquet" in objects
     metadata = pq.read_table(io.BytesIO(objects[prefix + "out/metadata.parquet"]))

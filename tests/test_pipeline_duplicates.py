@@ -56,6 +56,7 @@ def test_prefer_duplicate_chooses_the_input_written(prefer, written, duplicate, 
 def test_the_option_is_checked_and_defaults_to_the_smallest_path(tmp_path, monkeypatch):
     monkeypatch.setenv("DEID_SECRET", "a-test-secret-long-enough")
     (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "x.dcm").write_bytes(b"x")  # an input folder without files is refused
     argv = ["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "-p", "basic"]
     assert plan(argv).prefer_duplicate == "smallest-path"
     assert plan([*argv, "--prefer-duplicate", "common-syntax"]).prefer_duplicate == \

@@ -8,6 +8,7 @@ our workers' records (progress, warnings) back into plain lines and drops Beam's
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 
@@ -40,12 +41,28 @@ class WorkerLogFilter(logging.Filter):
         return True
 
 
+class FirstLineFilter(logging.Filter):
+    """Beam's records in one line each, without tracebacks (a failing or interrupted run
+    logs dozens of lines); DEID_DEBUG=1 keeps them whole."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("deid") or os.environ.get("DEID_DEBUG"):
+            return True
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        message = record.getMessage().strip().splitlines()
+        record.msg, record.args = (message[0] if message else ""), None
+        return True
+
+
 def configure() -> None:
-    """Root at WARNING unless the caller configured logging; `deid` loggers at INFO."""
+    """Root at WARNING unless the caller configured logging; `deid` loggers at INFO; Beam's
+    records on our handler in one line each."""
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        for handler in root.handlers:
+            handler.addFilter(FirstLineFilter())
     logging.getLogger("deid").setLevel(logging.INFO)
     worker = logging.getLogger(WORKER_LOGGER)
     worker.setLevel(logging.INFO)

@@ -219,16 +219,43 @@ class _MetadataSink(filebasedsink.FileBasedSink):
         handle.close()
 
 
+def read_rows(path: str) -> Iterable[dict]:
+    """The sparse rows of a metadata.parquet, a row group at a time."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=ROW_GROUP_ROWS):
+            for row in batch.to_pylist():
+                yield {k: v for k, v in row.items() if v is not None}
+
+
+def _newest(keyed) -> dict:
+    """Of one instance's rows, this run's (they are the same when the instance is)."""
+    _, rows = keyed
+    rows = sorted(rows, key=lambda r: r[0])
+    return rows[0][1]
+
+
 class WriteMetadata(beam.PTransform):
     """Staged records of written instances in; `<folder>/metadata.parquet` out (a single
-    file, written even when empty)."""
+    file, written even when empty). With ``previous`` (the collection's metadata.parquet so
+    far), its rows are kept beside this run's, one per SOP Instance UID."""
 
-    def __init__(self, folder: str):
+    def __init__(self, folder: str, previous: str | None = None):
         super().__init__()
         self._folder = folder
+        self._previous = previous
 
     def expand(self, written):
-        return (written
-                | "MetadataRow" >> beam.Map(lambda staged: staged.metadata)
+        rows = written | "MetadataRow" >> beam.Map(lambda staged: staged.metadata)
+        if self._previous:
+            earlier = (written.pipeline
+                       | "PreviousMetadata" >> beam.Create([self._previous])
+                       | "ReadPreviousRows" >> beam.FlatMap(read_rows))
+            rows = ((rows | "Ours" >> beam.Map(lambda r: (r.get("SOPInstanceUID"), (0, r))),
+                     earlier | "Theirs" >> beam.Map(lambda r: (r.get("SOPInstanceUID"),
+                                                               (1, r))))
+                    | "AllRows" >> beam.Flatten()
+                    | "ByInstance" >> beam.GroupByKey()
+                    | "OnePerInstance" >> beam.Map(_newest))
+        return (rows
                 | "WriteParquet" >> beam.io.Write(
                     _MetadataSink(paths.join(self._folder, "metadata"))))

@@ -1,9 +1,9 @@
 """Beam metrics of a run, progress lines while it works, and reading them back at the end.
 
-Counters (namespace `deid`): instances_read, instances_written, instances_quarantined,
-quarantined.<reason>, bytes_read, bytes_written, and with --verify verify_findings (instances
-that failed verification plus the run's consistency findings). On every run:
-instances_read == instances_written + instances_quarantined.
+Counters (namespace `deid`): inputs_ignored, instances_read, instances_written,
+instances_quarantined, quarantined.<reason>, bytes_read, bytes_written, and with --verify
+verify_findings (instances that failed verification plus the run's consistency findings).
+On every run: instances_read == instances_written + instances_quarantined.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ NAMESPACE = "deid"
 READ = "instances_read"
 WRITTEN = "instances_written"
 QUARANTINED = "instances_quarantined"
+IGNORED = "inputs_ignored"  # junk and --exclude: neither read nor quarantined
 BYTES_READ = "bytes_read"
 BYTES_WRITTEN = "bytes_written"
 REASON_PREFIX = "quarantined."

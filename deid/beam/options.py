@@ -59,6 +59,16 @@ OWN_OPTIONS = (
                                    "(default), or the one in the transfer syntax most of the "
                                    "run's instances have; the others are quarantined as "
                                    "duplicate_instance")),
+    ("new_version", dict(action="store_true",
+                         help="the output holds a collection made with another key or other "
+                              "profiles: replace it with a new version made from these inputs "
+                              "(every input de-identified again; the previous version's "
+                              "instances, ledger and crosswalk go once this run has finished)")),
+    ("exclude", dict(action="append", metavar="GLOB",
+                     help="leave out inputs matching GLOB (repeatable): a glob without '/' "
+                          "matches the file name, one with '/' the whole path; .DS_Store, "
+                          "Thumbs.db, desktop.ini, ._* and __MACOSX/ are always left out. "
+                          "Left-out files are counted, not quarantined")),
     ("sample", dict(action="store_true",
                     help="add the DICOM test files shipped inside pydicom as input")),
 )

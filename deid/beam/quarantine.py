@@ -58,9 +58,9 @@ class CopyOriginalFn(beam.DoFn):
             yield dataclasses.replace(record, copy=target)
 
 
-class WriteQuarantine(beam.PTransform):
-    """Quarantined records in; `<folder>/quarantine.jsonl` (one file, empty when nothing was
-    quarantined) out. Counts every record by reason in the Beam metrics."""
+class PrepareQuarantine(beam.PTransform):
+    """Quarantined records in, counted by reason in the Beam metrics and, with
+    copy_originals, each original copied into `<folder>/originals/`; the records out."""
 
     def __init__(self, folder: str, copy_originals: bool = False):
         super().__init__()
@@ -71,7 +71,21 @@ class WriteQuarantine(beam.PTransform):
         counted = records | "CountByReason" >> beam.ParDo(CountQuarantinedFn())
         if self._copy:
             counted = counted | "CopyOriginals" >> beam.ParDo(CopyOriginalFn(self._folder))
-        return (counted
+        return counted
+
+
+class WriteQuarantine(beam.PTransform):
+    """Quarantined records in; `<folder>/quarantine.jsonl` (one file, empty when nothing was
+    quarantined) out. Counts every record by reason in the Beam metrics."""
+
+    def __init__(self, folder: str, copy_originals: bool = False):
+        super().__init__()
+        self._folder = folder
+        self._copy = copy_originals
+
+    def expand(self, records):
+        return (records
+                | "Prepare" >> PrepareQuarantine(self._folder, self._copy)
                 | "ToJson" >> beam.Map(Quarantined.to_json)
                 | "WriteRecords" >> beam.io.WriteToText(
                     paths.join(self._folder, "quarantine"), file_name_suffix=".jsonl",

@@ -56,6 +56,13 @@ class Staged:
     uid_map: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     patient_ids: tuple[str, str] | None = field(default=None, repr=False)
 
+    def relative_path(self) -> str:
+        """Relative to the output root, so that a release can move; a DICOMweb output's
+        WADO-RS URL as it is."""
+        if self.output_path.startswith("dicomweb+"):
+            return self.output_path
+        return f"{self.study_instance_uid}/{self.series_instance_uid}/{self.sop_instance_uid}.dcm"
+
     def manifest_row(self) -> dict:
         return {
             "sop_instance_uid": self.sop_instance_uid,
@@ -67,7 +74,7 @@ class Staged:
             "size": self.size,
             "sha256": self.sha256,
             "profiles": list(self.profiles),
-            "output_path": self.output_path,
+            "output_path": self.relative_path(),
         }
 
 

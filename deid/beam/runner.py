@@ -91,11 +91,23 @@ def make_runner(options: PipelineOptions):
     name = runner_name(options)
     if name not in OFFLINE_LOCAL:
         return options.view_as(StandardOptions).runner
+    from apache_beam.portability import python_urns
     from apache_beam.portability.api import beam_provision_api_pb2
     from apache_beam.runners.portability.fn_api_runner import fn_runner
     from apache_beam.runners.portability.portable_runner import JobServiceHandle
 
+    from deid.beam.worker import COMMAND
+
+    class LocalRunner(fn_runner.FnApiRunner):
+        """multi_processing workers started by deid.beam.worker: Ctrl-C is the launcher's."""
+
+        def run_via_runner_api(self, pipeline_proto, options):
+            for environment in pipeline_proto.components.environments.values():
+                if environment.urn == python_urns.SUBPROCESS_SDK:
+                    environment.payload = COMMAND.encode("utf-8")
+            return super().run_via_runner_api(pipeline_proto, options)
+
     encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
     provision = fn_runner.ExtendedProvisionInfo(
         beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
-    return fn_runner.FnApiRunner(provision_info=provision)
+    return LocalRunner(provision_info=provision)

@@ -113,7 +113,14 @@ def syntax_counts(syntaxes, prefer: str) -> dict:
 
 class CommitFn(beam.DoFn):
     """All staged candidates for one output path: rename the preferred one (preference)
-    into place, delete the others' temporary files and quarantine them as duplicates."""
+    into place, delete the others' temporary files and quarantine them as duplicates. With
+    keep_existing (a run adding to a collection), an instance already in place with other
+    bytes came from another input of an earlier run: it stays, and the candidate is a
+    duplicate (the same bytes are the same input's, placed by an interrupted run)."""
+
+    def __init__(self, keep_existing: bool = False):
+        super().__init__()
+        self._keep_existing = keep_existing
 
     def setup(self):
         self._written = metrics.counter(metrics.WRITTEN)
@@ -127,7 +134,12 @@ class CommitFn(beam.DoFn):
         for staged in candidates:
             outcome: Staged | Quarantined
             try:
-                if winner is None:
+                if winner is None and self._keep_existing and self._other_in_place(staged):
+                    self._discard(staged)
+                    outcome = Quarantined(
+                        staged.input, DUPLICATE, "an instance with the same SOP Instance UID, "
+                        "made from another input, is already in the collection")
+                elif winner is None:
                     try:
                         self._commit(staged)
                     except Exception as exc:
@@ -168,6 +180,11 @@ class CommitFn(beam.DoFn):
                 raise
 
     @staticmethod
+    def _other_in_place(staged: Staged) -> bool:
+        return FileSystems.exists(staged.output_path) and \
+            _sha256_of(staged.output_path) != staged.sha256
+
+    @staticmethod
     def _discard(staged: Staged) -> None:
         with contextlib.suppress(Exception):  # else RemoveStaging deletes what is left
             FileSystems.delete([staged.staging_path])
@@ -194,8 +211,9 @@ class WriteInstances(beam.PTransform):
     instances now in place, `quarantine` records, and `linkage` (only with linkage=True)."""
 
     def __init__(self, output: str, run_id: str, linkage: bool = False,
-                 prefer: str = SMALLEST_PATH):
+                 prefer: str = SMALLEST_PATH, keep_existing: bool = False):
         super().__init__()
+        self._keep_existing = keep_existing
         self._output = output
         self._staging = paths.staging_dir(output, run_id)
         self._linkage = linkage
@@ -212,7 +230,7 @@ class WriteInstances(beam.PTransform):
             staged.staged
             | "KeyByOutputPath" >> beam.Map(lambda s: (s.output_path, s))
             | "GroupByOutputPath" >> beam.GroupByKey()
-            | "Commit" >> beam.ParDo(CommitFn(), **side).with_outputs(
+            | "Commit" >> beam.ParDo(CommitFn(self._keep_existing), **side).with_outputs(
                 QUARANTINE, LINKAGE, DONE, main="written"))
         _ = (committed[DONE]
              | "CountCommitted" >> beam.CombineGlobally(sum)

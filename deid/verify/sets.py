@@ -40,8 +40,10 @@ from deid.verify.pair import Unverifiable, verify_pair
 from deid.verify.references import References
 
 MANIFEST, QUARANTINE, REPORT = "manifest.jsonl", "quarantine.jsonl", "verify_report.json"
-SIDECARS = frozenset({MANIFEST, "manifest.parquet", REPORT})
+SIDECARS = frozenset({MANIFEST, "manifest.parquet", REPORT, "collection.json"})
+RUNS = "runs"  # <output>/runs/<run id>.json: the pipeline's run records
 STAGING = ".deid-staging"
+BEAM_TEMP = "/beam-temp-"
 
 
 def is_remote(path: str) -> bool:
@@ -78,8 +80,8 @@ class Files:
         return fs.exists(path) or bool(fs.match([path.rstrip("/") + "/**"])[0].metadata_list)
 
     def list(self, root: str) -> list[str]:
-        """Every file under a folder (sorted; not the pipeline's sidecars or staging), or the
-        file itself."""
+        """Every file under a folder (sorted; not the pipeline's sidecars and run records;
+        staging and Beam's temporary files are strays, listed), or the file itself."""
         if not self.is_dir(root):
             return [root if is_remote(root) else os.path.abspath(root)]
         if is_remote(root):
@@ -88,7 +90,9 @@ class Files:
         else:
             names = [str(p) for p in Path(os.path.abspath(root)).rglob("*") if p.is_file()]
         top = root.rstrip("/") if is_remote(root) else os.path.abspath(root)
-        return sorted(n for n in names if f"/{STAGING}/" not in n
+        runs = f"{top}/{RUNS}/"
+        return sorted(n for n in names
+                      if not (n.startswith(runs) and n.endswith(".json"))
                       and not (n.rsplit("/", 1)[0].rstrip("/") == top
                                and n.rsplit("/", 1)[-1] in SIDECARS))
 
@@ -113,6 +117,14 @@ def _sop_uid(data: bytes) -> str | None:
         return str(dataset.get("SOPInstanceUID", "") or "").strip("\0 ") or None
     except Exception:
         return None
+
+
+def _stray_reason(path: str) -> str:
+    if f"/{STAGING}/" in path:
+        return "a staging file an interrupted run left (not in the pipeline's manifest)"
+    if BEAM_TEMP in path:
+        return "a temporary file of an interrupted Beam write (not in the pipeline's manifest)"
+    return "the file is not in the pipeline's manifest"
 
 
 def _jsonl(files: Files, path: str) -> Iterator[dict]:
@@ -155,7 +167,8 @@ class SetVerifier:
                                                    files.list(deidentified)[0]))
         else:
             self._folders(originals, deidentified, quarantine)
-        self.report.set_findings = self.consistency.findings() + self.references.findings()
+        self.report.set_findings = (self.consistency.findings() + self.references.findings()
+                                    + self._unfinished_runs(deidentified))
         self.report.references = self.references.counts
         return self.report
 
@@ -174,7 +187,7 @@ class SetVerifier:
             listed = set(index.values())
             for path in outputs:
                 if path not in listed:
-                    self._unpaired(path, "the file is not in the pipeline's manifest")
+                    self._unpaired(path, _stray_reason(path))
             return index
         index = {}
         for path in outputs:
@@ -184,6 +197,25 @@ class SetVerifier:
             else:
                 index[uid] = path
         return index
+
+    def _unfinished_runs(self, deidentified: str) -> list[Finding]:
+        """A pipeline output's runs that did not finish and that no later run resumed: what
+        they placed may be missing from the manifest, or half there."""
+        if not self.files.is_dir(deidentified):
+            return []
+        folder = self.files.join(deidentified, RUNS)
+        found = []
+        for path in (self.files.list(folder) if self.files.exists(folder) else []):
+            try:
+                record = json.loads(self.files.read(path))
+            except (ValueError, OSError):
+                continue
+            if record.get("status") != "finished" and not record.get("resumed_by"):
+                found.append(Finding(
+                    PAIRING, "unfinished_run", f"{RUNS}/{path.rsplit('/', 1)[-1]}",
+                    f"run {record.get('run')} did not finish ({record.get('status')}): run "
+                    "the same command again to resume it"))
+        return found
 
     def _unpaired(self, output: str, why: str) -> None:
         self.report.instances.append(InstanceResult(None, output, FAILED, [
