@@ -76,6 +76,7 @@ from deid.beam.manifest import WriteManifestRows
 from deid.beam.options import add_own_options
 from deid.beam.paths import UsageError
 from deid.beam.preflight import check_folders
+from deid.beam.progress import ProgressLine
 from deid.beam.quarantine import PrepareQuarantine
 from deid.beam.runner import is_local, make_runner, resolve_runner, runner_name
 from deid.beam.verify import FINDINGS, REPORT_NAME, WriteVerifyReport
@@ -776,8 +777,12 @@ def _main(argv: list[str], interrupt: Interrupt) -> int:
     _LOG.info("run %s: quarantine %s%s, profiles %s, key from %s", checked.run_id,
               checked.quarantine, f", linkage {checked.linkage}" if checked.linkage else "",
               "+".join(checked.profile.names), checked.key_source.describe())
+    local = is_local(checked.options) and not checked.sources
+    progress = (ProgressLine(checked.found - checked.ignored) if local
+                else contextlib.nullcontext())
     try:
-        report = run(checked)
+        with progress:
+            report = run(checked)
     except Exception as exc:  # an infrastructure failure: our DoFns quarantine bad inputs
         if interrupt.fired:  # Beam may wrap the KeyboardInterrupt of its bundle
             raise KeyboardInterrupt from None

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from conftest import s3_client
 
@@ -196,6 +197,9 @@ def test_two_batches_make_one_collection(batches):
     assert sorted(rows, key=key) == sorted(read_jsonl(ref / "manifest.jsonl"), key=key)
     for name in ("uid_mapping.csv", "patid_mapping.csv"):  # merged, never truncated
         assert crosswalk(root / "out-link", name) == crosswalk(root / "ref-link", name)
+    metadata = pq.read_table(out / "metadata.parquet").to_pylist()
+    assert sorted(r["SOPInstanceUID"] for r in metadata) == sorted(r["sop_instance_uid"]
+                                                                   for r in rows)
     records = read_jsonl(root / "out-quarantine" / "quarantine.jsonl")
     assert [(Path(r["input"]).name, r["reason"]) for r in records] == \
         [("copy-of-the-first.dcm", "duplicate_instance")]
@@ -369,7 +373,7 @@ def check_resumed(root: Path, name: str) -> None:
         ("notes.txt", "not_dicom")}
     outside = {p for p in everything(out) if not p.endswith(".dcm")}
     assert {p for p in outside if not p.startswith("runs/")} == {
-        "collection.json", "manifest.jsonl", "manifest.parquet"}
+        "collection.json", "manifest.jsonl", "manifest.parquet", "metadata.parquet"}
     assert everything(root / f"{name}-quarantine") == {"quarantine.jsonl", "ledger/ledger.jsonl"}
     assert everything(root / f"{name}-link") == {"uid_mapping.csv", "patid_mapping.csv"}
     records = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]

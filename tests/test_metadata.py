@@ -133,7 +133,7 @@ def test_every_value_is_in_the_written_instance(sample_run):
     """Each non-null cell is the attribute of the output file the manifest names (read
     independently with pydicom); each text inside a sequence or OtherAttributes is in that
     file's bytes. So the table holds nothing the de-identified outputs do not."""
-    paths = {r["sop_instance_uid"]: Path(r["output_path"]) for r in manifest(sample_run)}
+    paths = {r["sop_instance_uid"]: sample_run / r["output_path"] for r in manifest(sample_run)}
     table = pq.read_table(sample_run / "metadata.parquet")
     kinds = {keyword: kind for keyword, kind, _ in metadata.columns().values()}
     checked = Counter()

@@ -263,8 +263,10 @@ def test_a_failed_rename_is_quarantined_and_leaves_no_output(tmp_path, monkeypat
     assert report.by_reason == {"output_error": 2}
     records = read_jsonl(tmp_path / "out-quarantine" / "quarantine.jsonl")
     assert {r["message"] for r in records} == {"cannot move the output into place (OSError)"}
-    assert sorted(p.name for p in (tmp_path / "out").rglob("*") if p.is_file()) == \
-        ["manifest.jsonl", "manifest.parquet", "metadata.parquet"]  # nothing half-written,
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*")
+                  if p.is_file() and p.parent.name != "runs") == \
+        ["collection.json", "manifest.jsonl", "manifest.parquet",
+         "metadata.parquet"]  # nothing half-written,
     assert pq.read_table(tmp_path / "out" / "manifest.parquet").num_rows == 0  # no staging
     assert pq.read_table(tmp_path / "out" / "metadata.parquet").num_rows == 0
 

@@ -26,6 +26,8 @@ BYTES_WRITTEN = "bytes_written"
 REASON_PREFIX = "quarantined."
 
 PROGRESS_SECONDS = float(os.environ.get("DEID_PROGRESS_SECONDS", "10"))
+# Set by the launcher of a local run (deid.beam.progress): each process shares its count there.
+SHARE_DIR = "DEID_PROGRESS_DIR"
 _LOG = logging.getLogger("deid.progress")
 
 
@@ -40,12 +42,35 @@ class Progress:
     _lock = threading.Lock()
     _start: float | None = None
     _last = 0.0
-    read = deidentified = rejected = nbytes = 0
+    _shared = 0.0
+    read = deidentified = rejected = nbytes = skipped = 0
+
+    @classmethod
+    def skip(cls) -> None:
+        """An input the ledger says is done: progress too."""
+        with cls._lock:
+            cls.skipped += 1
+            cls._share(time.monotonic())
+
+    @classmethod
+    def _share(cls, now: float, every: float = 0.5) -> None:
+        folder = os.environ.get(SHARE_DIR)
+        if not folder or now - cls._shared < every:
+            return
+        cls._shared = now
+        try:  # whole or not at all: the launcher may read it at any time
+            temporary = os.path.join(folder, f".{os.getpid()}")
+            with open(temporary, "w") as f:
+                f.write(f"{cls.read + cls.skipped}")
+            os.replace(temporary, os.path.join(folder, str(os.getpid())))
+        except OSError:
+            pass
 
     @classmethod
     def tick(cls, deidentified: bool, nbytes: int) -> None:
         with cls._lock:
             now = time.monotonic()
+            cls._share(now)
             if cls._start is None:
                 cls._start = cls._last = now
             cls.read += 1

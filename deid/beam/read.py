@@ -48,6 +48,7 @@ class SkipDoneFn(beam.DoFn):
             return
         if done:
             (self._written if "written" in done[0] else self._quarantined).inc()
+            metrics.Progress.skip()
             return
         yield matches[0]
 

@@ -40,7 +40,8 @@ from deid.verify.pair import Unverifiable, verify_pair
 from deid.verify.references import References
 
 MANIFEST, QUARANTINE, REPORT = "manifest.jsonl", "quarantine.jsonl", "verify_report.json"
-SIDECARS = frozenset({MANIFEST, "manifest.parquet", REPORT, "collection.json"})
+SIDECARS = frozenset({MANIFEST, "manifest.parquet", "metadata.parquet", REPORT,
+                      "collection.json"})
 RUNS = "runs"  # <output>/runs/<run id>.json: the pipeline's run records
 STAGING = ".deid-staging"
 BEAM_TEMP = "/beam-temp-"
