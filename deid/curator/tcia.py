@@ -466,6 +466,10 @@ def render(data_file: Path = DATA_FILE, out: Path | None = PROFILE_FILE) -> str:
                                      "tag": f"({rule.group},xx{rule.offset})"}}
         if rule.within:
             mapping["within"] = rule.within
+        if rule.action == "K" and rule.vrs and "SQ" not in rule.vrs:
+            # E.3.10: what the knowledge base knows safe is the element with its VRs; text
+            # where it says IS or OB is another element, or another vendor's reuse of the tag.
+            mapping["vr"] = "/".join(rule.vrs)
         mapping["action"] = rule.action
         lines.append(f"- {_flow(mapping)}  # {_comment(rule.comment)}")
     text = header + body + "\n".join(lines) + "\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from pydicom.charset import default_encoding
@@ -46,6 +47,26 @@ SPECIES = (0x00102201, 0x00102202)  # Patient Species Description, Code Sequence
 BURNED_IN_ANNOTATION = 0x00280301
 PIXEL_DATA_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)  # Float, Double Float, Pixel Data
 VALID_VRS = frozenset(vr.value for vr in VR)
+MIN_WORD = 3  # shortest name or ID word looked for in a kept private element's text
+MIN_BYTES = 4  # shortest name or ID word looked for in binary data
+
+
+def _word_pattern(words: Iterable) -> re.Pattern:
+    """Any of the words (str or bytes) as a whole word, case-insensitively."""
+    ordered = sorted(words, key=len, reverse=True)
+    if ordered and isinstance(ordered[0], bytes):
+        return re.compile(b"(?<![0-9A-Za-z])(?:" + b"|".join(map(re.escape, ordered))
+                          + b")(?![0-9A-Za-z])", re.IGNORECASE)
+    alternatives = "|".join(map(re.escape, ordered)) or "(?!)"
+    return re.compile(f"(?<![0-9A-Za-z])(?:{alternatives})(?![0-9A-Za-z])", re.IGNORECASE)
+
+
+def _encodes(text: str, encoding: str) -> bool:
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -205,6 +226,8 @@ class _Run:
             tokens, named = self._tokens(dataset, deep=profile.cleans)
         self.scrub = Scrubber(tokens if profile.cleans else [])
         # CS: the words of names and IDs only, not the words of removed text.
+        self._words: re.Pattern | None = None  # the code words, for kept private elements
+        self._bytes: re.Pattern | None = None
         self.code_words = frozenset(word for value in named
                                     for word in CODE_WORD.split(value.upper())
                                     if len(word) >= MIN_TOKEN)
@@ -398,6 +421,11 @@ class _Run:
             # is another element (or another vendor's reuse of the tag).
             self._record("X", rule)
             del dataset[tag]
+        elif rule is not None and rule.action == "K" and self._holds_identity(element):
+            # E.3.10 keeps a private element known to be safe: one that holds the instance's
+            # names or IDs (text sent as UN or OB where the vendor stores numbers) is not.
+            self._record("X", rule)
+            del dataset[tag]
         elif rule is not None:
             self._apply(dataset, tag, vr, rule, path)
         elif self.profile.private == "keep":
@@ -411,6 +439,28 @@ class _Run:
         else:
             self._record("X", None)
             del dataset[tag]
+
+    def _holds_identity(self, element: DataElement | RawDataElement) -> bool:
+        """Whether a private element's value, as read (the bytes of one read without its VR,
+        before pydicom's private dictionary makes them numbers), holds a word of the
+        instance's names or IDs, those coded values are cleaned of. A sequence: no (the
+        profile applies inside)."""
+        value = element.value
+        if not self.code_words or value is None or isinstance(value, Sequence):
+            return False
+        if not isinstance(value, bytes):
+            if self._words is None:
+                self._words = _word_pattern(w for w in self.code_words if len(w) >= MIN_WORD)
+            return bool(self._words.search(" ".join(_values(value))))
+        if self._bytes is None:
+            # Words of at least MIN_BYTES characters (shorter ones match binary data by
+            # chance), in the spellings and encodings bytes may hold them in.
+            self._bytes = _word_pattern({case(word).encode(encoding)
+                                         for word in self.code_words if len(word) >= MIN_BYTES
+                                         for case in (str.upper, str.lower, str.title)
+                                         for encoding in ("utf-8", "latin-1")
+                                         if _encodes(case(word), encoding)})
+        return bool(self._bytes.search(value))
 
     def _drop_unused_creators(self, dataset: Dataset, creators: dict[tuple[int, int], str]):
         """A private creator stays only while an element of its block does (E.3.10)."""
@@ -508,6 +558,11 @@ class _Run:
         elif action == "K":
             if vr == "SQ":
                 self._recurse(dataset, tag, path, "apply")
+            elif vr in CLEANED_VRS and tag in standard.reviewed_kept_tags():
+                # Technical text the unlisted policy's reviewers keep (PS3.15 E.1.1: kept as
+                # known to carry no identity): one that carries the instance's names or IDs
+                # loses them, as coded values do.
+                self._clean_text(dataset, tag, vr, path, self._clean_code)
         elif action == "Z":
             _overwrite(dataset, tag, vr, empty_value(vr))
         elif action == "D":
@@ -595,10 +650,11 @@ class _Run:
         self._record("X", rule)
         del dataset[tag]
 
-    def _clean_text(self, dataset: Dataset, tag: int, vr: str, path: tuple[str, ...]) -> None:
+    def _clean_text(self, dataset: Dataset, tag: int, vr: str, path: tuple[str, ...],
+                    clean: Callable[[str], str] | None = None) -> None:
         element = dataset[tag]
         values = _values(element.value)
-        clean = self._clean_code if vr == "CS" else self.scrub
+        clean = clean or (self._clean_code if vr == "CS" else self.scrub)
         cleaned = [clean(v) for v in values]
         if cleaned == values:
             return

@@ -54,6 +54,8 @@ DETECTORS: dict[str, re.Pattern] = {
     "address": re.compile(
         rf"\b\d{{1,6}}[A-Za-z]?(?:\s*-\s*\d+)?,?\s+(?:[NSEW]\.?\s+)?"
         rf"(?:[A-Za-z][A-Za-z0-9'.-]*\s+){{0,4}}?{_STREET}(?=\W|$)"
+        r"|\b\d{1,5}[A-Za-z]?,?\s+(?:rue|chemin|quai|impasse|all[ée]e)\s+"  # '12 rue de Rivoli'
+        r"(?:(?:de|du|des|la|le|les)\s+|d')?[^\W\d_][\w'-]*"
         r"|\b(?:p\.?\s?o\.?\s*box|post\s+office\s+box)\s*\d+"
         r"|\b(?:apt|apartment|suite|ste|unit)\.?\s*#?\s*\d+[a-z]?\b"
         r"|\b[A-Z]{2}\s+\d{5}(?:-\d{4})?\b"

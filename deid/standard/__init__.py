@@ -27,6 +27,18 @@ def _read(name: str) -> dict:
         return json.load(f)
 
 
+@cache
+def reviewed_kept_tags() -> frozenset[int]:
+    """The tags of the technical text attributes the unlisted policy's reviewers keep
+    (unlisted.yaml, 'keep'): kept, yet never a place for the instance's own names and IDs."""
+    import yaml  # only here: the rest of this module reads JSON
+
+    with resources.files(__package__).joinpath("unlisted.yaml").open(encoding="utf-8") as f:
+        data = yaml.safe_load(f)
+    return frozenset(info.tag for item in data.get("keep", [])
+                     if (info := element_by_keyword(item["attribute"])) is not None)
+
+
 def method_code(value: str) -> tuple[str, str]:
     """(coding scheme, meaning) of a CID 7050 De-identification Method code."""
     code = _read("cid7050.json")["codes"][value]

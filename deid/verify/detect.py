@@ -24,6 +24,10 @@ STREET_WORDS = {"street", "st", "avenue", "ave", "av", "road", "rd", "boulevard"
                 "trail", "plaza", "row"}
 STREET_ENDINGS = ("strasse", "straße", "str", "weg", "gasse", "platz", "allee", "laan", "straat",
                   "gatan", "vej", "rue")
+# Street words that follow the house number and come before the street's name, as French
+# addresses are written ('12 rue de Rivoli').
+STREET_FIRST = {"rue", "chemin", "quai", "impasse", "allée", "allee"}
+STREET_LINKS = {"de", "du", "des", "la", "le", "les"}
 TITLES = {"dr", "mr", "mrs", "ms", "mx", "miss", "prof", "doctor", "professor", "herr", "frau",
           "mme", "mlle", "sr", "sra"}
 NAME_LABELS = {"name", "patient", "physician", "referring", "radiologist", "technologist",
@@ -214,6 +218,9 @@ def _identifier_at(text: str, ws: list[Word], i: int) -> tuple[int, Found] | Non
         for k, word in enumerate(nxt[:6]):
             if word in STREET_WORDS and k >= 1:
                 return k + 2, Found("address", (_span(text, ws, i, k + 2), w.text))
+        if len(nxt) >= 2 and nxt[0] in STREET_FIRST:
+            used = 3 + (nxt[1] in STREET_LINKS and len(nxt) >= 3)
+            return used, Found("address", (_span(text, ws, i, used), w.text))
     if low.endswith(STREET_ENDINGS) and len(low) > 4 and i + 1 < len(ws) and \
             _digits(ws[i + 1]) and ws[i + 1].text[:1].isdigit():
         return 2, Found("address", (_span(text, ws, i, 2),))

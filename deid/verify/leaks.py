@@ -26,6 +26,7 @@ from pydicom.charset import convert_encodings
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+from deid import standard
 from deid.engine.core import keyword_of, tag_text
 from deid.engine.dummy import dummy_value
 from deid.profile.model import Profile
@@ -35,6 +36,7 @@ from deid.verify.findings import LEAK, Finding
 
 MIN_TEXT = 3  # shortest value searched for in decoded text
 MIN_BYTES = 4  # shortest value searched for in raw bytes (random binary matches 3 letters)
+MIN_WORD = 4  # shortest word of an identifying name searched for on its own
 PIXEL_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)
 # The VRs whose values are text, and dates (verification's own lists, not the engine's).
 TEXT_VRS = frozenset({"AE", "CS", "LO", "SH", "PN", "ST", "LT", "UT", "UC", "UR"})
@@ -78,6 +80,11 @@ def tokens_of_value(vr: str, value: str, source: str, cleaned: bool = False,
         tokens += [Token(word, source, "name word", False) for word in name_words(value)]
     else:
         tokens.append(Token(value, source, "value", identifier or vr == "UI"))
+        if identifier and vr in ("LO", "SH"):
+            # A name of several words ('Reichenbach General Hospital'): each word of it may be
+            # typed alone, in text that is cleaned rather than removed.
+            tokens += [Token(word, source, "word", False) for word in value.split()
+                       if len(word) >= MIN_WORD and len(value.split()) > 1]
     return [t for t in tokens if len(t.text.strip()) >= MIN_TEXT]
 
 
@@ -142,8 +149,11 @@ def _texts(dataset: Dataset, where: str) -> Iterator[tuple[str, str, bool]]:
                 yield from _texts(item, f"{at}[{index}]>")
             continue
         value = element.value  # bytes when undecodable: searched as raw bytes
-        coded = element.VR == "CS" or (
-            (int(tag) >> 16) % 2 == 1 and 0x10 <= (int(tag) & 0xFFFF) <= 0xFF)
+        # Codes, private elements (text a profile cleans or keeps) and the technical text the
+        # unlisted policy keeps: only identifiers in them count, not a removed description's
+        # words ('STANDARD' is a kernel and a series description).
+        coded = (element.VR == "CS" or (int(tag) >> 16) % 2 == 1
+                 or int(tag) in standard.reviewed_kept_tags())
         for v in value if isinstance(value, MultiValue | list | tuple) else [value]:
             if v is not None and not isinstance(v, bytes | int | float):
                 yield at, str(v), coded
@@ -174,21 +184,30 @@ def _encodings(output: Dataset) -> list[str]:
 
 
 def find_leaks(tokens: list[Token], kept: list[str], output: Dataset, data: bytes,
-               profile: Profile) -> list[Finding]:
-    """Leak findings: each original identifying value found in the output's text or bytes."""
+               profile: Profile, technical: tuple[list[str], frozenset[str]] = ([], frozenset())
+               ) -> list[Finding]:
+    """Leak findings: each original identifying value found in the output's text or bytes.
+    ``technical``: the original text of attributes kept as technical (the unlisted policy's
+    reviewed keeps), legitimate but for the words of the instance's names and IDs (folded)."""
     matcher = _Matcher(tokens)
     if not matcher.patterns:
         return []
-    legitimate = set()
-    for text in _allowed(profile, kept):
-        legitimate.update(matcher.find(text))
+    # In codes and private elements only strong tokens count: searched for on their own, so
+    # that a weak token's longer text ('Doe^Jane 4471', a removed value) does not hide one.
+    strong = _Matcher([t for t in tokens if t.strong])
+    allowed = _allowed(profile, kept)
+    legitimate = {hit for text in allowed for m in (matcher, strong) for hit in m.find(text)}
+    texts, identity = technical
+    legitimate |= {hit for text in texts for m in (matcher, strong) for hit in m.find(text)
+                   if not set(re.split(r"[\s^=,.]+", hit)) & identity}
     findings: dict[tuple[str, str, str], Finding] = {}
     found_in_text: set[str] = set()
     for at, text, coded in _texts(output, ""):
-        for hit in matcher.find(text):
+        searcher = strong if coded else matcher
+        for hit in searcher.find(text):
             if hit in legitimate:
                 continue
-            found = [t for t in matcher.by_text[hit] if t.strong or not coded]
+            found = [t for t in searcher.by_text[hit] if t.strong or not coded]
             if found:
                 found_in_text.add(hit)
             for token in found:

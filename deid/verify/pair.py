@@ -27,9 +27,10 @@ from deid.engine.core import Rejected, keyword_of, tag_text
 from deid.engine.dummy import dummy_value
 from deid.engine.uids import is_valid_uid
 from deid.profile.model import COMPOUND, Profile, Rule
+from deid.verify.detect import fold, name_forms
 from deid.verify.elements import element_at, values_of
 from deid.verify.findings import CONFORMANCE, Finding
-from deid.verify.leaks import DATE_VRS, TEXT_VRS, Token, find_leaks, tokens_of_value
+from deid.verify.leaks import DATE_VRS, MIN_TEXT, TEXT_VRS, Token, find_leaks, tokens_of_value
 
 BINARY_VRS = frozenset({"OB", "OW", "OD", "OF", "OL", "OV", "UN"})
 TOKEN_VRS = TEXT_VRS - {"CS"} | {"DA", "DT"}
@@ -42,6 +43,8 @@ IDENTIFIER_KEYWORD = re.compile(r"(?<!Model)(ID|IDs|Number|Numbers|Name|Names|Ad
 SAFE_UNRULED_VRS = frozenset({"AT", "CS", "DS", "FD", "FL", "IS", "SL", "SS", "SV", "UL", "US",
                               "UV", "OB", "OD", "OF", "OL", "OV", "OW"})
 PATIENT_ID = 0x00100020
+# Patient ID, Other Patient IDs, Accession Number, Study ID: identifiers of the instance.
+IDENTITY_TAGS = frozenset({PATIENT_ID, 0x00101000, 0x00080050, 0x00200010})
 # PS3.15 E.1.1: the attributes the engine inserts into every de-identified instance.
 MARKERS = frozenset({0x00120062, 0x00120063, 0x00120064, 0x00280303})
 # PS3.15 E.3.1: under burned_in: clean the engine sets Burned In Annotation NO on images, and
@@ -102,6 +105,21 @@ def _creators(dataset: Dataset) -> dict[tuple[int, int], str]:
             if (t >> 16) % 2 and 0x10 <= (t & 0xFFFF) <= 0xFF}
 
 
+def _identity_words(original: Dataset) -> frozenset[str]:
+    """The words of the original's top-level names and its patient and study identifiers,
+    folded, of at least MIN_TEXT characters."""
+    found: set[str] = set()
+    for tag in original.keys():  # noqa: SIM118 - decoding only names and IDs
+        raw = original.get_item(tag)
+        if raw.VR == "PN" or (raw.VR in (None, "UN") and in_dictionary(int(tag))
+                              and get_entry(int(tag))[0] == "PN"):
+            found.update(w for v in values_of(element_at(original, int(tag)))
+                         for form in name_forms(v) for w in re.split(r"[\s^=,.]+", form))
+        elif int(tag) in IDENTITY_TAGS:
+            found.update(v.strip() for v in values_of(element_at(original, int(tag))))
+    return frozenset(fold(w) for w in found if len(w) >= MIN_TEXT)
+
+
 class _Walk:
     """One pass over an original and its output, side by side: conformance findings, the
     original's identifying values (tokens), the text it keeps, and the UID mappings."""
@@ -113,9 +131,11 @@ class _Walk:
         self.mappings: list[tuple[str, str, str]] = []
         self.tokens: list[Token] = []
         self.kept: list[str] = []  # original text the profile keeps: never a leak
+        self.technical: list[str] = []  # kept technical text: a leak only of names and IDs
         self.read_as: str | None = None  # the current element's bytes as read, if raw
         self.originals = {tag: [v.strip() for v in values_of(element_at(original, tag))]
                           for tag in profile.original_tags if tag in original}
+        self.identity_words = _identity_words(original)
 
     def finding(self, check: str, where: str, detail: str) -> None:
         self.findings.append(Finding(CONFORMANCE, check, where, detail))
@@ -191,6 +211,9 @@ class _Walk:
                 self.harvest(original, at)  # what a removed or emptied sequence held
         if action == "parse":
             self.sequence(original, output, path, at, mode)
+            return
+        if action == "K" and self.unsafe_private(rule, original):
+            self.collect_tokens(original, at)  # not the element kept as safe: may go
             return
         if action == "K":
             self.keep(original)
@@ -289,8 +312,10 @@ class _Walk:
             self.sequence(original, output, path, at, "clean")
         elif vr == "CS" or (vr in TEXT_VRS and (int(original.tag) >> 16) % 2):
             # Coded values, and private text a profile keeps cleaned (tcia): what the cleaning
-            # left is kept on purpose, as it was kept whole before.
-            self.keep(output)
+            # left may stay, but not as text that makes the original's identifiers legitimate
+            # (a name in Image Type's fourth value is a leak); the leak search counts only
+            # identifiers in them.
+            return
         elif vr in ("DA", "DT"):
             self.differs("shifted", original, output, at, "a cleaned date is not shifted")
         elif vr == "UI":
@@ -391,7 +416,23 @@ class _Walk:
 
     # --- what the leak search needs ---------------------------------------------------------
 
+    def unsafe_private(self, rule: Rule | None, original) -> bool:
+        """Whether a private element a rule keeps may be absent all the same: its VR is not
+        the one the rule names (PS3.15 E.3.10: then it is not the element known to be safe),
+        or its value holds a word of the instance's names or IDs."""
+        if rule is None or not (int(original.tag) >> 16) % 2:
+            return False
+        if rule.vr is not None and original.VR not in (*rule.vr.split("/"), "UN"):
+            return True
+        text = fold(" ".join([*values_of(original), self.read_as or ""]))
+        return any(re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text)
+                   for word in self.identity_words)
+
     def keep(self, original) -> None:
+        if int(original.tag) in standard.reviewed_kept_tags():
+            # Technical text: kept, but never a place for the original's names and IDs.
+            self.technical.extend(values_of(original))
+            return
         if original.VR not in BINARY_VRS and original.VR != "SQ":
             self.kept.extend(values_of(original))
             if self.read_as is not None and original.VR not in TEXT_VRS:
@@ -400,7 +441,9 @@ class _Walk:
     def collect_tokens(self, original, at: str, cleaned: bool = False) -> None:
         vr = original.VR
         tag = int(original.tag)
-        identifier = bool(IDENTIFIER_KEYWORD.search(keyword_of(tag))) and not (tag >> 16) % 2
+        # A technical attribute the unlisted policy keeps (PulseSequenceName) is no identifier.
+        identifier = (bool(IDENTIFIER_KEYWORD.search(keyword_of(tag))) and not (tag >> 16) % 2
+                      and tag not in standard.reviewed_kept_tags())
         if vr not in TOKEN_VRS and vr != "UI":
             if self.read_as is not None and vr == "UN" and not cleaned:  # text sent as UN
                 self.tokens.extend(tokens_of_value("UT", self.read_as, at, False, identifier))
@@ -487,5 +530,6 @@ def _check(source: Dataset, result: Dataset, output: bytes, profile: Profile) ->
     mappings = walk.mappings
     if old_id:
         mappings.append(("patient_id", digest(old_id), digest(new_id)))
-    findings += find_leaks(walk.tokens, walk.kept, result, output, profile)
+    findings += find_leaks(walk.tokens, walk.kept, result, output, profile,
+                           (walk.technical, walk.identity_words))
     return PairResult(findings, mappings)
