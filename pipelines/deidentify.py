@@ -402,8 +402,8 @@ def build(pipeline: beam.Pipeline, plan: Plan) -> None:
         reads.append(pipeline | "ReadInstances" >> ReadInstances(plan.patterns, plan.ignore,
                                                                  done=done))
     if plan.sources:
-        reads.append(pipeline | "ReadDicomweb" >> ReadDicomweb(list(plan.sources),
-                                                               spill=plan.stream_threshold))
+        reads.append(pipeline | "ReadDicomweb" >> ReadDicomweb(
+            list(plan.sources), spill=plan.stream_threshold, done=done))
     files = reads[0] if len(reads) == 1 else reads | "AllInputs" >> beam.Flatten()
     # Large inputs go straight into the staging folder WriteInstances commits from; STOW-RS
     # sends instances from memory.
@@ -771,9 +771,13 @@ def _main(argv: list[str], interrupt: Interrupt) -> int:
     except StoreUnavailable as exc:
         print(f"deid run: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"deid run {checked.run_id}: {checked.found} files found under "
-          f"{len(checked.patterns) + len(checked.sources)} input(s), {checked.ignored} ignored "
-          f"-> {checked.output}", flush=True)
+    found = [f"{checked.found} files found under {len(checked.patterns)} input(s), "
+             f"{checked.ignored} ignored"] if checked.patterns else []
+    if checked.sources:  # listed by QIDO-RS inside the run
+        count = len(checked.sources)
+        found.insert(0, f"{count} DICOMweb quer{'y' if count == 1 else 'ies'} (listed as the "
+                        "run goes)")
+    print(f"deid run {checked.run_id}: {', '.join(found)} -> {checked.output}", flush=True)
     _LOG.info("run %s: quarantine %s%s, profiles %s, key from %s", checked.run_id,
               checked.quarantine, f", linkage {checked.linkage}" if checked.linkage else "",
               "+".join(checked.profile.names), checked.key_source.describe())

@@ -182,14 +182,17 @@ def release(env, tmp_path_factory):
     server.stop()
 
 
+def round_trip_argv(source: Orthanc, release: Orthanc, folder: Path) -> list[str]:
+    return ["--input", source.dicomweb,  # the CT is listed twice: read once
+            "--input", source.dicomweb + "?Modality=CT", "--output", release.dicomweb,
+            "--manifest_output", str(folder / "release"),
+            "--linkage_output", str(folder / "linkage"), "--profile", "basic", "--verify"]
+
+
 @pytest.fixture(scope="module")
 def round_trip(source, release, tmp_path_factory):
     folder = tmp_path_factory.mktemp("run")
-    code, text = run_main([  # the CT is listed twice: read once
-        "--input", source.dicomweb, "--input", source.dicomweb + "?Modality=CT",
-        "--output", release.dicomweb,
-        "--manifest_output", str(folder / "release"),
-        "--linkage_output", str(folder / "linkage"), "--profile", "basic", "--verify"])
+    code, text = run_main(round_trip_argv(source, release, folder))
     manifest = [json.loads(line) for line in
                 (folder / "release" / "manifest.jsonl").read_text().splitlines()]
     quarantine = [json.loads(line) for line in
@@ -200,6 +203,7 @@ def round_trip(source, release, tmp_path_factory):
 def test_round_trip_stores_every_instance_deidentified(round_trip, release):
     code, text, manifest, quarantine, folder = round_trip
     assert code == 1, text  # the burned-in secondary capture is quarantined
+    assert "2 DICOMweb queries (listed as the run goes) -> dicomweb+http" in text
     assert "read               5 files" in text
     report = json.loads((folder / "release" / "verify_report.json").read_text())
     assert report["instances_verified"] == len(WRITTEN) and report["instances_failed"] == 0
@@ -280,6 +284,20 @@ def test_round_trip_crosswalk_quarantine_and_logs_hold_no_original_uid(round_tri
             assert any(line.startswith(uid + ",") for line in crosswalk) or name == QUARANTINED
 
 
+def test_a_rerun_retrieves_nothing_the_ledger_holds(round_trip, source, release):
+    """The same run again: every instance is done (written or quarantined) by the ledger, so
+    nothing is retrieved or stored again, and the collection is unchanged."""
+    _, _, manifest, _, folder = round_trip
+    code, text = run_main(round_trip_argv(source, release, folder))
+    assert code == 1, text  # the collection holds a quarantined input, as after the first run
+    assert "already            4 written, 1 quarantined" in text
+    assert "read               0 files" in text
+    rows = [json.loads(line) for line in
+            (folder / "release" / "manifest.jsonl").read_text().splitlines()]
+    assert sorted(r["sop_instance_uid"] for r in rows) == \
+        sorted(r["sop_instance_uid"] for r in manifest)
+
+
 def test_query_selects_studies_series_and_instances(source, tmp_path):
     """`?Modality=CT&StudyDate=a-b`: the study level matches the date range, the series level
     the modality; a DICOMweb input beside a folder input, into a folder output, on two
@@ -293,6 +311,7 @@ def test_query_selects_studies_series_and_instances(source, tmp_path):
                            "--profile", "basic", "--direct_running_mode", "multi_processing",
                            "--direct_num_workers", "2"])
     assert code == 0, text
+    assert "1 DICOMweb query (listed as the run goes), 1 files found under 1 input(s)" in text
     written = sorted(pydicom.dcmread(p).Modality for p in (tmp_path / "out").rglob("*.dcm"))
     assert written == ["CT", "RTDOSE"]
     assert ct.StudyDate not in text  # the query's values are not logged either

@@ -54,6 +54,7 @@ from pydicom.datadict import dictionary_VR, tag_for_keyword
 from deid import STREAM_THRESHOLD_MB
 from deid.beam import metrics
 from deid.beam.metadata import row_from
+from deid.beam.read import SkipDoneFn
 from deid.beam.records import OUTPUT_ERROR, Linkage, Quarantined, Staged
 from deid.beam.write import (
     LINKAGE,
@@ -276,10 +277,6 @@ class InstanceRef:
     study: str = field(repr=False)
     series: str = field(repr=False)
     sop: str = field(repr=False)
-
-    @property
-    def key(self) -> tuple[str, str, str, str]:
-        return (self.store.url, self.study, self.series, self.sop)
 
     @property
     def label(self) -> str:
@@ -506,27 +503,36 @@ class RetrieveFn(_StoreFn):
 
 class ReadDicomweb(beam.PTransform):
     """Stores in (their QIDO-RS queries); Retrieved instances out, spread over the workers,
-    those larger than ``spill`` bytes in temporary files."""
+    those larger than ``spill`` bytes in temporary files. An instance listed twice (two
+    queries, or a study a store lists twice) is read once; one that ``done`` holds (a
+    PCollection of (input label, ledger entry): deid.beam.ledger) is skipped and counted, in
+    the same grouping, before anything is retrieved."""
 
-    def __init__(self, stores: list[Store], spill: int = STREAM_THRESHOLD_MB << 20):
+    def __init__(self, stores: list[Store], spill: int = STREAM_THRESHOLD_MB << 20,
+                 done=None):
         super().__init__()
-        self._stores, self._spill = list(stores), spill
+        self._stores, self._spill, self._done = list(stores), spill, done
 
     def expand(self, pbegin):
-        return (pbegin
-                | "Stores" >> beam.Create(self._stores)
-                | "SearchStudies" >> beam.ParDo(_SearchFn("studies"))
-                | "SpreadStudies" >> beam.Reshuffle()
-                | "SearchSeries" >> beam.ParDo(_SearchFn("series"))
-                | "SpreadSeries" >> beam.Reshuffle()
-                | "SearchInstances" >> beam.ParDo(_SearchFn("instances"))
-                # An instance listed twice (two queries, or a study a store lists twice) is
-                # read once; the grouping also spreads the retrievals over the workers.
-                | "KeyByInstance" >> beam.Map(lambda ref: (ref.key, ref))
-                | "GroupByInstance" >> beam.GroupByKey()
-                | "OncePerInstance" >> beam.Map(lambda keyed: next(iter(keyed[1])))
-                | "Retrieve" >> beam.ParDo(RetrieveFn(self._spill)).with_output_types(
-                    Retrieved))
+        listed = (pbegin
+                  | "Stores" >> beam.Create(self._stores)
+                  | "SearchStudies" >> beam.ParDo(_SearchFn("studies"))
+                  | "SpreadStudies" >> beam.Reshuffle()
+                  | "SearchSeries" >> beam.ParDo(_SearchFn("series"))
+                  | "SpreadSeries" >> beam.Reshuffle()
+                  | "SearchInstances" >> beam.ParDo(_SearchFn("instances"))
+                  | "KeyByLabel" >> beam.Map(lambda ref: (ref.label, ref)))
+        # The grouping also spreads the retrievals over the workers.
+        if self._done is None:
+            once = (listed
+                    | "GroupByLabel" >> beam.GroupByKey()
+                    | "OncePerInstance" >> beam.Map(lambda keyed: next(iter(keyed[1]))))
+        else:
+            once = ({"match": listed, "done": self._done}
+                    | "GroupByLabel" >> beam.CoGroupByKey()
+                    | "SkipDone" >> beam.ParDo(SkipDoneFn()))
+        return once | "Retrieve" >> beam.ParDo(RetrieveFn(self._spill)).with_output_types(
+            Retrieved)
 
 
 # --- sink --------------------------------------------------------------------------------
