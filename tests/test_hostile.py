@@ -177,8 +177,9 @@ def test_a_pipeline_run_over_every_kind(runner_options, tmp_path, monkeypatch):
     assert report.written == list(expected.values()).count(WRITTEN)
     files = sorted(p.relative_to(output) for p in output.rglob("*") if p.is_file())
     assert not (output / STAGING).exists()
-    assert [f for f in files if f.suffix != ".dcm"] == [
-        Path("manifest.jsonl"), Path("manifest.parquet"), Path("metadata.parquet")]
+    assert [_run_record_named(f) for f in files if f.suffix != ".dcm"] == [
+        Path("collection.json"), Path("manifest.jsonl"), Path("manifest.parquet"),
+        Path("metadata.parquet"), Path("runs/RUN.json")]
     assert all(len(f.parts) == 3 for f in files if f.suffix == ".dcm")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out", "out-quarantine"]
 
@@ -234,11 +235,18 @@ def test_hostile_uids_stay_inside_the_output_in_a_pipeline(tmp_path, monkeypatch
         "--profile", "retain-uids"]))
     assert report.consistent and report.written == 1  # "1.2.3\n", read as 1.2.3
     assert report.by_reason == {"invalid_uid": len(PATH_UIDS) - 3, "missing_attribute": 2}
-    assert _files_outside(tmp_path, tmp_path / "in") == sorted(Path(p) for p in [
-        "out/manifest.jsonl", "out/manifest.parquet", "out/metadata.parquet",
-        "out-quarantine/quarantine.jsonl",
-        f"out/{STUDY_UID}/{SERIES_UID}/1.2.3.dcm"])
+    assert [_run_record_named(p) for p in _files_outside(tmp_path, tmp_path / "in")] == \
+        sorted(Path(p) for p in [
+            "out/collection.json", "out/manifest.jsonl", "out/manifest.parquet",
+            "out/metadata.parquet", "out/runs/RUN.json", "out-quarantine/ledger/ledger.jsonl",
+            "out-quarantine/quarantine.jsonl",
+            f"out/{STUDY_UID}/{SERIES_UID}/1.2.3.dcm"])
     assert not Path("/tmp/absolute.dcm").exists()
+
+
+def _run_record_named(path: Path) -> Path:
+    """runs/<run id>.json (the run's record, issue 14) as runs/RUN.json."""
+    return path.with_name("RUN.json") if path.parent.name == "runs" else path
 
 
 def _files_outside(root: Path, folder: Path) -> list[Path]:
