@@ -54,8 +54,8 @@ def test_every_rule_is_possible_for_the_vr_the_knowledge_base_gives(data):
         allowed = ACTION_VRS.get(rule.action)
         if allowed is not None:
             assert set(rule.vrs) & allowed, rule
-        if rule.action == "U":
-            assert set(rule.vrs) == {"UI"}, rule
+        if rule.action == "U":  # a UID, read with its VR or without (UN)
+            assert "UI" in rule.vrs and set(rule.vrs) <= {"UI", "UN"}, rule
     # Every fail-closed choice is explained in the rule's comment and counted in the header.
     text = (ROOT / "profiles" / "tcia.yaml").read_text(encoding="utf-8")
     for reason, count in fail_closed.items():
@@ -65,6 +65,8 @@ def test_every_rule_is_possible_for_the_vr_the_knowledge_base_gives(data):
 
 def test_dispositions_map_to_actions():
     assert tcia._action("k", ["OB"]) == ("K", None)
+    assert tcia._action("k", ["UI"]) == ("U", None)  # an original UID is never kept
+    assert tcia._action("k", ["UI", "UN"]) == ("U", None)
     assert tcia._action("d", ["LO"]) == ("X", None)
     assert tcia._action("h", ["UI"]) == ("U", None)
     assert tcia._action("h", ["LO", "UI"]) == ("hash", None)

@@ -12,8 +12,9 @@ import io
 import re
 from collections.abc import Callable, Iterator
 
+import dicom_factory
 import pytest
-from dicom_factory import KEY, STUDY_UID, base_dataset, code_item, sequence_of, to_bytes
+from dicom_factory import KEY, base_dataset, code_item, sequence_of, to_bytes
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
@@ -33,7 +34,9 @@ SPELLINGS = [FAMILY, GIVEN, PATIENT_ID, ACCESSION, "4471982", "77312", BIRTH_DAT
              "12-MAR-1961", "3/12/61", "03/12/1961", "1961-03-12", "12.03.1961", "12MAR1961",
              "221B", "Baker", "867-5309", EMAIL, "Watson", "Reichenbach", "Müller", "Jürgen",
              "Adler", "Rivoli", "Hudson"]
-UID_LEAK = re.compile(re.escape(STUDY_UID) + r"(?![0-9.])")
+UID_LEAK = re.compile("|".join(re.escape(uid) + r"(?![0-9]|\.[0-9])"
+                               for uid in (dicom_factory.SOP_UID, dicom_factory.SERIES_UID,
+                                           dicom_factory.STUDY_UID)))
 # Descriptors clean must leave alone (the false-positive guard).
 DESCRIPTORS = {"StudyDescription": "CT CHEST W CONTRAST", "SeriesDescription": "AX T2 FLAIR",
                "ImageComments": "LYMPH NODE"}
@@ -67,7 +70,7 @@ def unlisted_public_text(ds: Dataset) -> None:
     ds.ContentLabel = FAMILY.upper()  # CS
     ds.ContentDescription = f"{FAMILY} {PHONE}"
     ds.FileSetID = ACCESSION
-    ds.RetrieveURL = f"https://pacs.example.org/wado/studies/{STUDY_UID}"
+    ds.RetrieveURL = f"https://pacs.example.org/wado/studies/{dicom_factory.STUDY_UID}"
 
 
 def retired_attributes(ds: Dataset) -> None:
@@ -147,6 +150,17 @@ def private_known_creator(ds: Dataset) -> None:
     fuji.add_new(0x11, "UN", NAME.encode())  # OB/UN/US
     elscint = ds.private_block(0x00E1, "ELSCINT1", create=True)
     elscint.add_new(0x21, "LO", f"{EMAIL}")  # a safe private DS (Table E.3.10-1)
+
+
+def private_uid(ds: Dataset) -> None:
+    block = ds.private_block(0x0029, "MMCPrivate", create=True)
+    block.add_new(0xD5, "UI", dicom_factory.SOP_UID)  # TCIA keeps it (Enhanced SOP Instance UID)
+
+
+def binary_public_attributes(ds: Dataset) -> None:
+    ds.add_new(0x00189923, "OB", f"{NAME} {PATIENT_ID} ".encode())  # a UT sent as OB
+    ds.add_new(0x00281201, "OW", f"{NAME} ".encode())  # Red Palette Color LUT Data
+    ds.add_new(0x00660023, "OW", f"{NAME} ".encode())  # Triangle Point Index List, retired
 
 
 def overlays(ds: Dataset) -> None:
@@ -234,7 +248,8 @@ def _latin(charset: str) -> Callable[[Dataset], None]:
 
 CASES = [unlisted_public_text, retired_attributes, content_sequence, referenced_sequences,
          request_attributes, issuer_qualifiers, private_unknown_creator, private_known_creator,
-         overlays, coded_values, dates_in_comments, unknown_public_tags, text_as_un,
+         private_uid, binary_public_attributes, overlays, coded_values, dates_in_comments,
+         unknown_public_tags, text_as_un,
          multi_valued_text, dates_and_times, names_in_free_text, reviewed_technical_text,
          _latin("ISO_IR 100"), _latin("ISO_IR 192")]
 PROFILES = {"basic": ["basic"], "tcia": ["tcia"], "clean": ["basic", "clean-descriptors"]}

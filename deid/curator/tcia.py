@@ -201,6 +201,10 @@ def _action(disposition: str, vrs: list[str]) -> tuple[str, str | None]:
     """The action of one entry, and why it is X when the disposition says otherwise."""
     shown = "/".join(vrs) or "unknown"
     if disposition == "k":
+        if "UI" in vrs and set(vrs) <= {"UI", "UN"}:
+            # An original UID kept would link the release back to the archive (PS3.15 E.1-1
+            # replaces UIDs; E.3.9 keeps them only under Retain UIDs): replaced, as public ones.
+            return "U", None
         if set(vrs) & FREE_TEXT_VRS:
             # Free text may hold anything: cleaned of the instance's identifying values rather
             # than kept verbatim (PS3.15 E.3.10 keeps only what is known to be safe).
@@ -393,8 +397,8 @@ HEADER = """\
 # Public attributes: the Basic Profile and the options TCIA applies ('extends'). Where two of
 # those options disagree, the first rules below decide, for the more protective action.
 # Private attributes: TCIA's dispositions, by private creator, group and element offset:
-#   k -> K keep (C clean where the VR is free text); d -> X remove; h -> hash (U where the
-#   element is a UID); o -> shift (dates).
+#   k -> K keep (C clean where the VR is free text, U where it is a UID); d -> X remove;
+#   h -> hash (U where the element is a UID); o -> shift (dates).
 # A rule for an element nested in a public sequence holds 'within' the innermost one; one for
 # an element nested in a private sequence holds at any depth. Elements the knowledge base does
 # not list are removed (basic's 'private: remove'), but for PS3.15's safe private attributes

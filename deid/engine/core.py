@@ -46,6 +46,7 @@ ID_TAGS = frozenset({PATIENT_ID, 0x00101000, 0x00080050, 0x00200010})  # +OtherP
 SPECIES = (0x00102201, 0x00102202)  # Patient Species Description, Code Sequence
 BURNED_IN_ANNOTATION = 0x00280301
 PIXEL_DATA_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)  # Float, Double Float, Pixel Data
+BINARY_VRS = frozenset({"OB", "OW", "OD", "OF", "OL", "OV", "UN"})
 VALID_VRS = frozenset(vr.value for vr in VR)
 MIN_WORD = 3  # shortest name or ID word looked for in a kept private element's text
 MIN_BYTES = 4  # shortest name or ID word looked for in binary data
@@ -364,11 +365,27 @@ class _Run:
             self._record("C", None)
             self._clean_text(dataset, tag, vr, path)
             return
-        rule = rule or self.profile.unlisted_rule(tag, vr)
-        if rule is None:
+        rule = rule or self._unlisted(tag, vr)
+        if rule is None and vr in BINARY_VRS and tag not in PIXEL_DATA_TAGS and \
+                self._holds_identity(element):
+            # E.1.1: binary data no rule names is kept as numbers; bytes that spell the
+            # instance's names or IDs are text that identifies.
+            self._record("X", None)
+            del dataset[tag]
+        elif rule is None:
             self._unruled(dataset, tag, vr, path, mode)
         else:
             self._apply(dataset, tag, vr, rule, path)
+
+    def _unlisted(self, tag: int, vr: str) -> Rule | None:
+        """The unlisted policy's rule for an element no rule names. One whose VR in the file
+        is not the dictionary's (text sent as OB) is what the dictionary says it is (PS3.6),
+        unless the policy keeps that: the file's VR decides then."""
+        rule = self.profile.unlisted_rule(tag, vr)
+        info = standard.element_by_tag(tag)
+        if info is None or vr in info.vr.split("/"):
+            return rule
+        return self.profile.unlisted_rule(tag, info.vr.split("/")[0]) or rule
 
     def _dummied(self, dataset: Dataset, tag: int, vr: str, path: tuple[str, ...]) -> None:
         """An element inside a dummied sequence. The sequence's action covers all of its

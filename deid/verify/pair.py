@@ -77,6 +77,13 @@ def in_dictionary(tag: int) -> bool:
     return True
 
 
+def _safe_in_dictionary(tag: int) -> bool:
+    """A public tag of the data dictionary whose VR there may stay unruled too (text sent as
+    OB is still text)."""
+    return in_dictionary(tag) and all(
+        vr.strip() in SAFE_UNRULED_VRS for vr in get_entry(tag)[0].replace(" or ", "/").split("/"))
+
+
 CONTEXT_GROUP_UID = re.compile(r"1\.2\.840\.10008\.6\.1\.[1-9][0-9]*")
 
 
@@ -384,7 +391,7 @@ class _Walk:
             self.collect_tokens(original, at, cleaned=True)
         elif (int(original.tag) >> 16) % 2 and self.profile.private == "keep":
             self.keep(original)
-        elif vr in SAFE_UNRULED_VRS and in_dictionary(int(original.tag)):
+        elif vr in SAFE_UNRULED_VRS and _safe_in_dictionary(int(original.tag)):
             if vr != "CS":  # a code is allowed, not kept: a name found in it is a leak
                 self.keep(original)
         else:
