@@ -410,3 +410,49 @@ def test_an_interrupted_run_resumes_to_the_same_collection(how, reference, secre
         assert "deid run: the pipeline failed" in text and "Traceback" not in text
     assert main(argv) == 1, capsys.readouterr()  # the not-DICOM file stays quarantined
     check_resumed(root, name)
+
+
+# --- the same in a bucket (S3 on moto) ----------------------------------------------------------
+
+@pytest.mark.slow  # ~25 s a run: Beam makes a boto3 client per S3 file object it opens
+def test_two_batches_and_a_rerun_into_a_bucket(moto_s3, tmp_path, secret):
+    s3 = s3_client(moto_s3)
+    s3.create_bucket(Bucket="deid-collection")
+    files = distinct_inputs(6)
+    batches = [copy_into(tmp_path / "batch1", files[:3]), copy_into(tmp_path / "batch2", files[3:])]
+    base = "s3://deid-collection/"
+    options = ["--s3_endpoint_url", moto_s3["endpoint"],
+               "--s3_access_key_id", moto_s3["access_key"],
+               "--s3_secret_access_key", moto_s3["secret_key"],
+               "--s3_region_name", moto_s3["region"]]
+
+    def objects() -> dict[str, bytes]:
+        listed = s3.list_objects_v2(Bucket="deid-collection").get("Contents", [])
+        return {o["Key"]: s3.get_object(Bucket="deid-collection", Key=o["Key"])["Body"].read()
+                for o in listed}
+
+    def deid_run(folder: Path) -> int:
+        return main(["--input", str(folder), "--output", base + "out", "--quarantine_output",
+                     base + "quarantine", "--linkage_output", base + "link", "--profile",
+                     "basic", *options])
+
+    assert deid_run(batches[0]) == 0
+    s3.put_object(Bucket="deid-collection", Key="out/beam-temp-manifest-0123/part", Body=b"{}")
+    assert deid_run(batches[1]) == 0
+    assert deid_run(batches[1]) == 0  # a rerun: everything already written
+    found = objects()
+    rows = [json.loads(line) for line in found["out/manifest.jsonl"].decode().splitlines()]
+    assert len(rows) == len({r["sop_instance_uid"] for r in rows}) == 6
+    assert {f"out/{r['output_path']}" for r in rows} == \
+        {key for key in found if key.endswith(".dcm")}
+    uids = found["link/uid_mapping.csv"].decode().splitlines()
+    assert uids[0] == "id_old,id_new" and len(uids) == len(set(uids)) > 6 * 3
+    assert not [key for key in found if "beam-temp" in key or ".deid-staging" in key
+                or "pending" in key or "lock" in key or "probe" in key]
+    ledger = [key for key in found if key.startswith("quarantine/ledger/")]
+    assert ledger == ["quarantine/ledger/ledger.jsonl"]
+    records = [json.loads(found[key]) for key in sorted(found) if key.startswith("out/runs/")]
+    assert [r["status"] for r in records] == ["finished"] * 3
+    assert records[-1]["counts"]["already_written"] == 3
+    assert "instances_read" not in records[-1]["counts"] or \
+        records[-1]["counts"]["instances_read"] == 0
