@@ -387,6 +387,14 @@ def _stores(own: DeidentifyOptions, local: bool) -> tuple[list[Store], Store | N
     return sources, sink
 
 
+def _metadata_folder(plan: Plan) -> str:
+    """Where this run's metadata.parquet goes: the collection's own, or beside it when the
+    collection has one already (finish() merges them)."""
+    if plan.metadata_previous is None:
+        return plan.manifest
+    return paths.join(plan.manifest, paths.STAGING, f"{plan.run_id}-metadata")
+
+
 def build(pipeline: beam.Pipeline, plan: Plan) -> None:
     """The graph: read what the ledger does not say is done, de-identify, write; everything
     not written goes to the quarantine; every outcome to the ledger; the collection's manifest,
@@ -436,8 +444,7 @@ def build(pipeline: beam.Pipeline, plan: Plan) -> None:
          | "MergeCollection" >> MergeCollection(ledger, plan.quarantine,
                                                 WriteManifestRows(plan.manifest),
                                                 plan.run_id))
-    _ = written["written"] | "WriteMetadata" >> WriteMetadata(plan.manifest,
-                                                              plan.metadata_previous)
+    _ = written["written"] | "WriteMetadata" >> WriteMetadata(_metadata_folder(plan))
     if plan.linkage:
         _ = written["linkage"] | "WriteLinkage" >> WriteLinkage(plan.linkage,
                                                                 plan.linkage_previous)
@@ -566,6 +573,12 @@ def finish(plan: Plan, report: Report, record: coll.RunRecord) -> None:
         this_run = coll.list_files(paths.join(ledger, plan.run_id))
         if plan.linkage:
             this_run += coll.list_files(paths.join(plan.linkage, coll.PENDING, plan.run_id))
+        if plan.metadata_previous is not None:
+            added = _metadata_folder(plan)
+            if report.written:
+                metadata.merge(plan.metadata_previous, paths.join(added, metadata.NAME))
+            coll.delete_folder(added)
+            coll.prune_empty(paths.join(plan.manifest, paths.STAGING))
         coll.delete_files(plan.obsolete + this_run)
         coll.prune_empty(ledger)
         if plan.linkage:

@@ -160,6 +160,13 @@ def delete_files(files: list[str]) -> None:
             FileSystems.delete(files[start:start + 500])
 
 
+def delete_folder(folder: str) -> None:
+    if paths.is_remote(folder):
+        delete_files(list_files(folder))
+    else:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def prune_empty(folder: str) -> None:
     """Remove the empty folders under a local folder (buckets have none)."""
     if paths.is_remote(folder) or not os.path.isdir(folder):

@@ -219,43 +219,38 @@ class _MetadataSink(filebasedsink.FileBasedSink):
         handle.close()
 
 
-def read_rows(path: str) -> Iterable[dict]:
-    """The sparse rows of a metadata.parquet, a row group at a time."""
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        for batch in pq.ParquetFile(f).iter_batches(batch_size=ROW_GROUP_ROWS):
-            for row in batch.to_pylist():
-                yield {k: v for k, v in row.items() if v is not None}
+def merge(previous: str, new: str) -> None:
+    """Add a run's table (``new``) to a collection's (``previous``, rewritten in place):
+    column by column, without turning rows into objects; a row of an instance the run wrote
+    again replaces the previous one."""
+    import pyarrow.compute as pc
 
+    def read(path: str) -> pa.Table:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            return pq.read_table(pa.BufferReader(f.read()))
 
-def _newest(keyed) -> dict:
-    """Of one instance's rows, this run's (they are the same when the instance is)."""
-    _, rows = keyed
-    rows = sorted(rows, key=lambda r: r[0])
-    return rows[0][1]
+    added = read(new)
+    kept = read(previous)
+    kept = kept.filter(pc.invert(pc.is_in(kept["SOPInstanceUID"],
+                                          value_set=added["SOPInstanceUID"])))
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.concat_tables([kept, added]), sink, row_group_size=ROW_GROUP_ROWS)
+    with FileSystems.create(previous, mime_type="application/x-parquet",
+                            compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.write(sink.getvalue().to_pybytes())
 
 
 class WriteMetadata(beam.PTransform):
     """Staged records of written instances in; `<folder>/metadata.parquet` out (a single
-    file, written even when empty). With ``previous`` (the collection's metadata.parquet so
-    far), its rows are kept beside this run's, one per SOP Instance UID."""
+    file, written even when empty). A run adding to a collection writes its own rows apart,
+    and the launcher merges them (`merge`), only when the run wrote something."""
 
-    def __init__(self, folder: str, previous: str | None = None):
+    def __init__(self, folder: str):
         super().__init__()
         self._folder = folder
-        self._previous = previous
 
     def expand(self, written):
-        rows = written | "MetadataRow" >> beam.Map(lambda staged: staged.metadata)
-        if self._previous:
-            earlier = (written.pipeline
-                       | "PreviousMetadata" >> beam.Create([self._previous])
-                       | "ReadPreviousRows" >> beam.FlatMap(read_rows))
-            rows = ((rows | "Ours" >> beam.Map(lambda r: (r.get("SOPInstanceUID"), (0, r))),
-                     earlier | "Theirs" >> beam.Map(lambda r: (r.get("SOPInstanceUID"),
-                                                               (1, r))))
-                    | "AllRows" >> beam.Flatten()
-                    | "ByInstance" >> beam.GroupByKey()
-                    | "OnePerInstance" >> beam.Map(_newest))
-        return (rows
+        return (written
+                | "MetadataRow" >> beam.Map(lambda staged: staged.metadata)
                 | "WriteParquet" >> beam.io.Write(
                     _MetadataSink(paths.join(self._folder, "metadata"))))
