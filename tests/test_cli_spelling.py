@@ -4,6 +4,7 @@ everywhere, a suggestion for a mistyped option, plain messages for missing files
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,8 @@ def test_p_is_profile_in_every_command(tmp_path, capsys):
 def test_p_is_profile_in_deid_run_too(tmp_path, secret):
     from pipelines.deidentify import plan
 
-    (tmp_path / "in").mkdir()
+    (tmp_path / "in").mkdir()  # an input folder with nothing in it is a usage error now
+    shutil.copy(CT, tmp_path / "in")
     run = plan(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
                 "-p", "basic", "-p", "retain-uids"])
     assert run.profile.names == ("basic", "retain-uids")
@@ -145,7 +147,8 @@ def test_beam_options_of_deid_run_take_both_spellings_too(tmp_path, secret):
 
     from pipelines.deidentify import plan
 
-    (tmp_path / "in").mkdir()
+    (tmp_path / "in").mkdir()  # an input folder with nothing in it is a usage error now
+    shutil.copy(CT, tmp_path / "in")
     run = plan(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
                 "-p", "basic", "--direct-num-workers", "3", "--direct_running_mode",
                 "in_memory", "--allow-quarantine"])

@@ -552,7 +552,10 @@ def test_large_retrievals_spill_to_files_and_stream_to_the_same_bytes(source, tm
         Path(path).unlink()
 
     monkeypatch.setattr(dicomweb, "_remove", remove)
-    before = set(Path(tempfile.gettempdir()).glob("deid-wado-*"))
+    spill = tmp_path / "tmp"  # the run's own temporary folder: other runs share /tmp
+    spill.mkdir()
+    monkeypatch.setenv("TMPDIR", str(spill))
+    monkeypatch.setattr(tempfile, "tempdir", str(spill))
     outputs, spilled = {}, {}
     for threshold in ("0", "256"):
         removed.clear()
@@ -566,7 +569,7 @@ def test_large_retrievals_spill_to_files_and_stream_to_the_same_bytes(source, tm
         spilled[threshold] = len(removed)
     assert len(outputs["0"]) == 2 and outputs["0"] == outputs["256"]
     assert spilled == {"0": 2, "256": 0}
-    assert set(Path(tempfile.gettempdir()).glob("deid-wado-*")) == before
+    assert list(spill.iterdir()) == []
 
 
 def test_a_spilled_retrieval_travels_with_its_bytes_and_is_sized_without_them(tmp_path):
