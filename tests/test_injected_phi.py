@@ -226,6 +226,11 @@ def names_in_free_text(ds: Dataset) -> None:
     ds.StudyComments = "Moved to 12 rue de Rivoli"
 
 
+def uids_in_free_text(ds: Dataset) -> None:
+    ds.ImageComments = f"Prior study {dicom_factory.STUDY_UID}, see it"
+    ds.StudyDescription = f"{dicom_factory.SOP_UID} {dicom_factory.SERIES_UID}"  # LO
+
+
 def reviewed_technical_text(ds: Dataset) -> None:
     ds.Manufacturer = "SIEMENS"
     ds.ManufacturerModelName = FAMILY
@@ -249,9 +254,8 @@ def _latin(charset: str) -> Callable[[Dataset], None]:
 CASES = [unlisted_public_text, retired_attributes, content_sequence, referenced_sequences,
          request_attributes, issuer_qualifiers, private_unknown_creator, private_known_creator,
          private_uid, binary_public_attributes, overlays, coded_values, dates_in_comments,
-         unknown_public_tags, text_as_un,
-         multi_valued_text, dates_and_times, names_in_free_text, reviewed_technical_text,
-         _latin("ISO_IR 100"), _latin("ISO_IR 192")]
+         unknown_public_tags, text_as_un, multi_valued_text, dates_and_times, names_in_free_text,
+         uids_in_free_text, reviewed_technical_text, _latin("ISO_IR 100"), _latin("ISO_IR 192")]
 PROFILES = {"basic": ["basic"], "tcia": ["tcia"], "clean": ["basic", "clean-descriptors"]}
 
 
@@ -417,3 +421,12 @@ def test_reviewed_technical_text_keeps_its_values(profiles):
     assert output.Manufacturer == "SIEMENS"
     assert output.WindowCenterWidthExplanation == "LUNG"
     assert "ConvolutionKernel" not in output or not output.ConvolutionKernel
+
+
+def test_a_uid_in_cleaned_text_becomes_the_instance_s_new_one(profiles):
+    """A UID typed into text is replaced as the element holding it is, so the text still
+    points at the de-identified study; where the replacement does not fit (LO: 64
+    characters), it is removed."""
+    output = dcmread(io.BytesIO(_output(_instance(uids_in_free_text), profiles["clean"])))
+    assert output.ImageComments == f"Prior study {output.StudyInstanceUID}, see it"
+    assert "StudyDescription" not in output or not output.StudyDescription.strip()

@@ -47,6 +47,10 @@ SPECIES = (0x00102201, 0x00102202)  # Patient Species Description, Code Sequence
 BURNED_IN_ANNOTATION = 0x00280301
 PIXEL_DATA_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)  # Float, Double Float, Pixel Data
 BINARY_VRS = frozenset({"OB", "OW", "OD", "OF", "OL", "OV", "UN"})
+MAX_CHARS = {"SH": 16, "LO": 64, "ST": 1024, "LT": 10240}  # PS3.5 Table 6.2-1
+# A UID typed into free text: a root of 1 or 2 and at least four more components (versions
+# such as 5.10.3 and dates such as 12.03.1961 have fewer).
+UID_IN_TEXT = re.compile(r"(?<![\d.])[12](?:\.(?:0|[1-9]\d*)){4,}(?!\.?\d)")
 VALID_VRS = frozenset(vr.value for vr in VR)
 MIN_WORD = 3  # shortest name or ID word looked for in a kept private element's text
 MIN_BYTES = 4  # shortest name or ID word looked for in binary data
@@ -671,7 +675,8 @@ class _Run:
                     clean: Callable[[str], str] | None = None) -> None:
         element = dataset[tag]
         values = _values(element.value)
-        clean = clean or (self._clean_code if vr == "CS" else self.scrub)
+        clean = clean or (self._clean_code if vr == "CS" else functools.partial(self._scrub,
+                                                                                 vr=vr))
         cleaned = [clean(v) for v in values]
         if cleaned == values:
             return
@@ -681,6 +686,17 @@ class _Run:
             _overwrite(dataset, tag, vr, dummy_value(vr, tag))
             return
         element.value = _store(cleaned)
+
+    def _scrub(self, value: str, vr: str) -> str:
+        """Free text cleaned: its identifiers removed, and a UID typed into it replaced as the
+        element holding it is (PS3.15 E.1-1: UIDs are U), so the text still points at the
+        de-identified instance, not at the original; removed where the longer replacement
+        would not fit the VR's length (PS3.5 Table 6.2-1)."""
+        cleaned = self.scrub(value)
+        replaced = UID_IN_TEXT.sub(lambda m: replace_uid(self.key, m.group(0)), cleaned)
+        if len(replaced) <= MAX_CHARS.get(vr, len(replaced)):
+            return replaced
+        return re.sub(r"[ \t]{2,}", " ", UID_IN_TEXT.sub("", cleaned)).strip()
 
     def _clean_code(self, value: str) -> str:
         """A coded value without the words of the instance's names and IDs (a set lookup per
