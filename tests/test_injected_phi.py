@@ -237,6 +237,15 @@ def reviewed_technical_text(ds: Dataset) -> None:
     ds.ConvolutionKernel = FAMILY.upper()
     ds.WindowCenterWidthExplanation = f"{FAMILY.upper()} LUNG"
     ds.add_new(0x00283003, "LO", PATIENT_ID)  # LUT Explanation
+    ds.add_new(0x00080120, "UR", f"urn:example:{FAMILY}")  # URN Code Value
+
+
+def kept_by_options(ds: Dataset) -> None:
+    """What retain-device-identity and retain-patient-characteristics keep (tcia)."""
+    ds.StationName = FAMILY.upper()
+    ds.DeviceSerialNumber = f"SN-{PATIENT_ID}"
+    ds.PatientSex = FAMILY.upper()
+    ds.EthnicGroup = FAMILY
 
 
 def _latin(charset: str) -> Callable[[Dataset], None]:
@@ -255,7 +264,8 @@ CASES = [unlisted_public_text, retired_attributes, content_sequence, referenced_
          request_attributes, issuer_qualifiers, private_unknown_creator, private_known_creator,
          private_uid, binary_public_attributes, overlays, coded_values, dates_in_comments,
          unknown_public_tags, text_as_un, multi_valued_text, dates_and_times, names_in_free_text,
-         uids_in_free_text, reviewed_technical_text, _latin("ISO_IR 100"), _latin("ISO_IR 192")]
+         uids_in_free_text, reviewed_technical_text, kept_by_options, _latin("ISO_IR 100"),
+         _latin("ISO_IR 192")]
 PROFILES = {"basic": ["basic"], "tcia": ["tcia"], "clean": ["basic", "clean-descriptors"]}
 
 

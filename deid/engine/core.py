@@ -470,9 +470,7 @@ class _Run:
         if not self.code_words or value is None or isinstance(value, Sequence):
             return False
         if not isinstance(value, bytes):
-            if self._words is None:
-                self._words = _word_pattern(w for w in self.code_words if len(w) >= MIN_WORD)
-            return bool(self._words.search(" ".join(_values(value))))
+            return bool(self._identity_words().search(" ".join(_values(value))))
         if self._bytes is None:
             # Words of at least MIN_BYTES characters (shorter ones match binary data by
             # chance), in the spellings and encodings bytes may hold them in.
@@ -579,11 +577,12 @@ class _Run:
         elif action == "K":
             if vr == "SQ":
                 self._recurse(dataset, tag, path, "apply")
-            elif vr in CLEANED_VRS and tag in standard.reviewed_kept_tags():
-                # Technical text the unlisted policy's reviewers keep (PS3.15 E.1.1: kept as
-                # known to carry no identity): one that carries the instance's names or IDs
-                # loses them, as coded values do.
-                self._clean_text(dataset, tag, vr, path, self._clean_code)
+            elif vr in CLEANED_VRS and tag not in ID_TAGS and not (tag >> 16) % 2:
+                # Text kept by the unlisted policy's reviewers as known to carry no identity
+                # (PS3.15 E.1.1), or by an option that retains the device's, the institution's
+                # or the patient's characteristics (E.3): none of them retains the patient's
+                # name or IDs, so a value that carries them loses them, as coded values do.
+                self._clean_text(dataset, tag, vr, path, self._without_identity)
         elif action == "Z":
             _overwrite(dataset, tag, vr, empty_value(vr))
         elif action == "D":
@@ -686,6 +685,19 @@ class _Run:
             _overwrite(dataset, tag, vr, dummy_value(vr, tag))
             return
         element.value = _store(cleaned)
+
+    def _without_identity(self, value: str) -> str:
+        """Text without the words of the instance's names and IDs, wherever they stand
+        (a URN's last segment too)."""
+        if not self.code_words:
+            return value
+        cleaned = self._identity_words().sub("", value)
+        return value if cleaned == value else re.sub(r"[ \t]{2,}", " ", cleaned).strip(" _")
+
+    def _identity_words(self) -> re.Pattern:
+        if self._words is None:
+            self._words = _word_pattern(w for w in self.code_words if len(w) >= MIN_WORD)
+        return self._words
 
     def _scrub(self, value: str, vr: str) -> str:
         """Free text cleaned: its identifiers removed, and a UID typed into it replaced as the

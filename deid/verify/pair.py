@@ -436,8 +436,10 @@ class _Walk:
                    for word in self.identity_words)
 
     def keep(self, original) -> None:
-        if int(original.tag) in standard.reviewed_kept_tags():
-            # Technical text: kept, but never a place for the original's names and IDs.
+        tag = int(original.tag)
+        if original.VR in TEXT_VRS - {"PN"} and tag not in IDENTITY_TAGS and not (tag >> 16) % 2:
+            # Text a rule keeps (technical text, a device's or an institution's identity, the
+            # patient's characteristics): never a place for the original's names and IDs.
             self.technical.extend(values_of(original))
             return
         if original.VR not in BINARY_VRS and original.VR != "SQ":
