@@ -150,6 +150,8 @@ class Plan:
     linkage_previous: list[str] = field(default_factory=list)  # crosswalk rows merged
     metadata_previous: str | None = None  # metadata.parquet of the collection so far
     unfinished: list[dict] = field(default_factory=list)  # records of runs this one resumes
+    # When every input is done and the collection is complete: its counts; no pipeline runs.
+    done_before: dict[str, int] | None = None
     run_id: str = field(default_factory=lambda: time.strftime("%Y%m%dT%H%M%S-")
                         + uuid.uuid4().hex[:8])
 
@@ -177,9 +179,9 @@ def _known_options() -> list[str]:
     return [s for action in _beam_parser()._actions for s in action.option_strings]
 
 
-def find_inputs(patterns: list[str], ignore: Ignore) -> tuple[int, int]:
-    """(files found, of which ignored) for the start line and the progress total: a listing,
-    as Beam's own match will make; no file is opened."""
+def find_inputs(patterns: list[str], ignore: Ignore) -> tuple[int, list[str]]:
+    """(files found, those not ignored) for the start line, the progress total and a rerun
+    with nothing to do: a listing, as Beam's own match will make; no file is opened."""
     found: set[str] = set()
     for pattern in patterns:
         try:
@@ -188,7 +190,7 @@ def find_inputs(patterns: list[str], ignore: Ignore) -> tuple[int, int]:
             continue
         found.update(m.path for m in matched
                      if paths.is_remote(m.path) or not os.path.isdir(m.path))
-    return len(found), sum(1 for path in found if ignore(path))
+    return len(found), [path for path in found if not ignore(path)]
 
 
 def help_text() -> str:
@@ -298,7 +300,8 @@ def plan(argv: Sequence[str]) -> Plan:
         store.check()  # a store down or refusing us fails here (StoreUnavailable), not later
 
     ignore = Ignore(own.exclude or ())
-    found, ignored = find_inputs(patterns, ignore) if patterns else (0, 0)
+    found, kept = find_inputs(patterns, ignore) if patterns else (0, [])
+    ignored = found - len(kept)
     if patterns and not found:
         raise UsageError(f"no file found under {', '.join(patterns)}")
     if patterns and found == ignored and not sources:
@@ -311,6 +314,8 @@ def plan(argv: Sequence[str]) -> Plan:
     if problems:
         raise UsageError("\n".join(problems))
     state = _collection_state(manifest, quarantine, linkage, identity, own.new_version, flag)
+    if not (sources or own.verify):
+        state["done_before"] = _all_done(kept, state, quarantine)
 
     return Plan(options=options, patterns=patterns, output=output, quarantine=quarantine,
                 manifest=manifest, linkage=linkage, sources=tuple(sources), sink=sink,
@@ -319,6 +324,29 @@ def plan(argv: Sequence[str]) -> Plan:
                 stream_threshold=own.stream_threshold_mb << 20, verify=own.verify,
                 prefer_duplicate=own.prefer_duplicate, ignore=ignore, found=found,
                 ignored=ignored, identity=identity, new_version=own.new_version, **state)
+
+
+def _all_done(inputs: list[str], state: dict, quarantine: str) -> dict[str, int] | None:
+    """The counts of a rerun with nothing to do, or None: every input the ledger's compacted
+    file lists as done, and nothing of an earlier run left to merge or clean."""
+    compacted = paths.join(quarantine, coll.LEDGER, COMPACTED)
+    if state["ledger_files"] != [compacted] or state["obsolete"] or state["unfinished"]:
+        return None
+    entries = {}
+    with FileSystems.open(compacted) as f:
+        for line in f.read().decode("utf-8").splitlines():
+            if line.strip():
+                entry = json.loads(line)
+                entries[entry["input"]] = entry
+    counts = {ALREADY_WRITTEN: 0, ALREADY_QUARANTINED: 0}
+    for path in inputs:
+        entry = entries.get(path)
+        if entry is None or not is_done(entry):
+            return None
+        counts[ALREADY_WRITTEN if "written" in entry else ALREADY_QUARANTINED] += 1
+    written = sum(1 for e in entries.values() if "written" in e)
+    counts.update({COLLECTION_WRITTEN: written, COLLECTION_QUARANTINED: len(entries) - written})
+    return counts
 
 
 def _collection_state(root: str, quarantine: str, linkage: str | None,
@@ -608,6 +636,11 @@ _ACTIVE: list[tuple[Plan, coll.RunRecord]] = []
 def run(plan: Plan, runner=None) -> Report:
     """Run the pipeline to the end, read its metrics, and keep the collection's records."""
     record, leftovers = prepare(plan)
+    if plan.done_before is not None:  # the sidecars are the collection's already
+        report = Report(plan=plan, counts={metrics.IGNORED: plan.ignored, **plan.done_before},
+                        seconds=0.0, state="DONE", leftovers_removed=leftovers)
+        finish(plan, report, record)
+        return report
     _ACTIVE.append((plan, record))
     try:
         pipeline = beam.Pipeline(runner=runner or make_runner(plan.options),
