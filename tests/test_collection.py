@@ -456,3 +456,25 @@ def test_two_batches_and_a_rerun_into_a_bucket(moto_s3, tmp_path, secret):
     assert records[-1]["counts"]["already_written"] == 3
     assert "instances_read" not in records[-1]["counts"] or \
         records[-1]["counts"]["instances_read"] == 0
+
+
+def test_ctrl_c_in_memory_is_one_line_and_exit_130(reference, tmp_path):
+    """In-memory mode runs the DoFns in the launcher itself: the interrupt lands inside Beam."""
+    _, inputs = reference
+    run = start_run(["--input", str(inputs), "--output", str(tmp_path / "out"), "--profile",
+                     "basic", "--direct_running_mode", "in_memory"], slow=0.1)
+    try:
+        wait_for(lambda: (tmp_path / "out" / "runs").is_dir())
+        time.sleep(1)
+        os.killpg(run.pid, signal.SIGINT)
+        _, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    text = err.decode()
+    assert run.returncode == 130, text
+    assert "Traceback" not in text
+    assert text.strip().splitlines()[-1] == \
+        "deid run: interrupted; run the same command again to resume"
+    record = json.loads(next((tmp_path / "out" / "runs").glob("*.json")).read_text())
+    assert record["status"] == "interrupted"
