@@ -478,3 +478,40 @@ def test_ctrl_c_in_memory_is_one_line_and_exit_130(reference, tmp_path):
         "deid run: interrupted; run the same command again to resume"
     record = json.loads(next((tmp_path / "out" / "runs").glob("*.json")).read_text())
     assert record["status"] == "interrupted"
+
+
+def test_a_second_run_while_one_writes_is_refused(tmp_path, secret, capsys):
+    import socket
+
+    inputs = clean_inputs(tmp_path / "in")
+    lock = tmp_path / "out-quarantine" / "ledger" / "lock.json"
+    lock.parent.mkdir(parents=True)
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as other:
+        lock.write_text(json.dumps({"run": "x", "host": socket.gethostname(),
+                                    "pid": other.pid}))
+        try:
+            assert main(["--input", str(inputs), "--output", str(tmp_path / "out"),
+                         "--profile", "basic"]) == 2
+        finally:
+            other.kill()
+    assert f"another run (process {other.pid}) is writing" in capsys.readouterr().err
+    assert main(["--input", str(inputs), "--output", str(tmp_path / "out"),
+                 "--profile", "basic"]) == 0  # a lock whose process is gone is stale
+    assert not lock.exists()
+
+
+def test_the_progress_line_sums_the_processes(tmp_path):
+    import io
+
+    from deid.beam.progress import ProgressLine, line
+
+    assert line(50, 200, 10.0) == \
+        "deid run:      50/200 files  25.0%      5.0 files/s  ETA 0:00:30"
+    assert line(0, 200, 0.0).endswith("ETA -")
+    with ProgressLine(200, stream=io.StringIO()) as progress:
+        folder = Path(os.environ["DEID_PROGRESS_DIR"])
+        (folder / "101").write_text("30")
+        (folder / "102").write_text("12")
+        (folder / ".103").write_text("99")  # being written: not counted yet
+        assert progress.done() == 42
+    assert "DEID_PROGRESS_DIR" not in os.environ and not folder.exists()
