@@ -63,7 +63,8 @@ def _with_private() -> object:
     ds = base_dataset()
     ds.add_new(0x00190010, "LO", "GEMS_ACQU_01")
     ds.add_new(0x00191002, "SL", 7)
-    ds.add_new(0x00191042, "LO", "Jane")
+    ds.add_new(0x00191042, "LO", "HELICAL")  # no word of the patient's name: kept private
+    # text that holds one is removed whatever the rule (E.3.10)
     ds.add_new(0x00210010, "LO", "GEMS_ACQU_01")
     ds.add_new(0x00211005, "LO", "other group")
     ds.add_new(0x00190011, "LO", "OTHER")
