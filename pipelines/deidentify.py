@@ -653,7 +653,9 @@ def run(plan: Plan, runner=None) -> Report:
         report = Report(plan=plan, counts=metrics.collect(result), seconds=seconds,
                         state=str(state), leftovers_removed=leftovers)
     except BaseException as exc:
-        record.end(coll.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else coll.FAILED)
+        # Beam may wrap the KeyboardInterrupt of its bundle in an error of its own.
+        interrupted = isinstance(exc, KeyboardInterrupt) or _SIGINT.is_set()
+        record.end(coll.INTERRUPTED if interrupted else coll.FAILED)
         _release(plan)
         raise
     finally:
@@ -726,6 +728,7 @@ def summary(report: Report) -> str:
 
 
 INTERRUPTED = "deid run: interrupted; run the same command again to resume"
+_SIGINT = threading.Event()  # set by Interrupt: the process-wide signal, seen by run()
 
 
 class Interrupt:
@@ -753,6 +756,7 @@ class Interrupt:
         if self.fired:
             self._force()
         self.fired = True
+        _SIGINT.set()
         if not os.environ.get("DEID_DEBUG"):
             logging.disable(logging.CRITICAL)
         stop_workers()
@@ -762,6 +766,7 @@ class Interrupt:
         raise KeyboardInterrupt
 
     def __enter__(self) -> Interrupt:
+        _SIGINT.clear()
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
         # Beam's threads print the traceback of a worker that died; the run's failure is
