@@ -126,3 +126,23 @@ def gcs_env(gcs_emulator, monkeypatch) -> dict[str, str]:
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", gcs_emulator["credentials"])
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", gcs_emulator["project"])
     return gcs_emulator
+
+
+def written_sample_files(count: int) -> list[str]:
+    """The first ``count`` of pydicom's sample files (sorted) that the basic profile writes,
+    each as a different instance: inputs for runs that must quarantine nothing."""
+    from deid.engine import Output, deidentify_bytes
+    from deid.keys import SecretKey
+    from deid.profile import load_profiles
+    from pipelines.deidentify import sample_files
+
+    profile, key = load_profiles(["basic"]), SecretKey(b"written-sample-files-0123456789", "tests")
+    found, seen = [], set()
+    for path in sample_files():
+        out = deidentify_bytes(Path(path).read_bytes(), profile, key)
+        if isinstance(out, Output) and out.sop_instance_uid not in seen:
+            seen.add(out.sop_instance_uid)
+            found.append(path)
+        if len(found) == count:
+            return found
+    raise AssertionError("not enough distinct sample files")

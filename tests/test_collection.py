@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import s3_client
+from conftest import s3_client, written_sample_files
 
 from pipelines.deidentify import main, sample_files
 
@@ -125,24 +125,6 @@ def test_only_junk_is_nothing_to_do(tmp_path, secret, capsys):
 
 # --- collections: runs that add, refuse, resume ------------------------------------------------
 
-def distinct_inputs(count: int) -> list[str]:
-    """Sample files that each become a different written instance with the basic profile."""
-    from deid.engine import Output, deidentify_bytes
-    from deid.keys import SecretKey
-    from deid.profile import load_profiles
-
-    profile, key = load_profiles(["basic"]), SecretKey(SECRET.encode(), "tests")
-    found, seen = [], set()
-    for path in sorted(SAMPLE.values()):
-        out = deidentify_bytes(Path(path).read_bytes(), profile, key)
-        if isinstance(out, Output) and out.sop_instance_uid not in seen:
-            seen.add(out.sop_instance_uid)
-            found.append(path)
-        if len(found) == count:
-            return found
-    raise AssertionError("not enough distinct sample files")
-
-
 def copy_into(folder: Path, files: list[str]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for path in files:
@@ -170,7 +152,7 @@ def batches(tmp_path_factory):
     """Two batches into one output and one linkage folder (the second holds a copy of an
     instance of the first), a rerun of the second, and the same files in one run."""
     root = tmp_path_factory.mktemp("batches")
-    files = distinct_inputs(16)
+    files = written_sample_files(16)
     first = copy_into(root / "batch1", files[:8])
     second = copy_into(root / "batch2", files[8:])
     shutil.copy(files[0], second / "copy-of-the-first.dcm")
@@ -258,7 +240,7 @@ def test_a_folder_that_is_not_a_collection_is_refused(tmp_path, secret, capsys):
 
 
 def test_a_new_version_replaces_the_collection(tmp_path, monkeypatch, capsys):
-    inputs = copy_into(tmp_path / "in", distinct_inputs(3))
+    inputs = copy_into(tmp_path / "in", written_sample_files(3))
     argv = ["--input", str(inputs), "--output", str(tmp_path / "out"), "--profile", "basic",
             "--linkage_output", str(tmp_path / "link")]
     monkeypatch.setenv("DEID_SECRET", SECRET)
@@ -278,7 +260,7 @@ def test_verify_reports_leftovers_and_a_rerun_cleans_them(tmp_path, monkeypatch,
     from deid.cli import main as deid
 
     monkeypatch.setenv("DEID_SECRET", SECRET)
-    inputs = copy_into(tmp_path / "in", distinct_inputs(3))
+    inputs = copy_into(tmp_path / "in", written_sample_files(3))
     argv = ["--input", str(inputs), "--output", str(tmp_path / "out"), "--profile", "basic"]
     assert main(argv) == 0
     capsys.readouterr()
@@ -350,7 +332,7 @@ def workers(pid: int) -> list[int]:
 def reference(tmp_path_factory):
     """30 instances and 2 inputs that are not, run once without interruption."""
     root = tmp_path_factory.mktemp("interrupted")
-    inputs = copy_into(root / "in", distinct_inputs(30))
+    inputs = copy_into(root / "in", written_sample_files(30))
     (inputs / "notes.txt").write_text("not DICOM")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DEID_SECRET", SECRET)
@@ -418,7 +400,7 @@ def test_an_interrupted_run_resumes_to_the_same_collection(how, reference, secre
 def test_two_batches_and_a_rerun_into_a_bucket(moto_s3, tmp_path, secret):
     s3 = s3_client(moto_s3)
     s3.create_bucket(Bucket="deid-collection")
-    files = distinct_inputs(6)
+    files = written_sample_files(6)
     batches = [copy_into(tmp_path / "batch1", files[:3]), copy_into(tmp_path / "batch2", files[3:])]
     base = "s3://deid-collection/"
     options = ["--s3_endpoint_url", moto_s3["endpoint"],

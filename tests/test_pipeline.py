@@ -26,6 +26,7 @@ from apache_beam.io.filesystem import FileMetadata
 from apache_beam.portability.api import beam_runner_api_pb2
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from conftest import written_sample_files
 from dicom_factory import to_bytes
 from pixel_instances import PROFILE as PIXEL_PROFILE
 from pixel_instances import image, us_regions
@@ -466,22 +467,9 @@ def test_logs_and_sidecars_hold_no_identifying_values(tmp_path, monkeypatch, cap
 
 # --- exit codes and usage errors -----------------------------------------------------------
 
-def _clean_inputs(count: int) -> list[str]:
-    profile, key = load_profiles(["basic"]), SecretKey(SECRET.encode(), "tests")
-    found, seen = [], set()
-    for path in SAMPLE:
-        out = deidentify_bytes(Path(path).read_bytes(), profile, key)
-        if isinstance(out, Output) and out.sop_instance_uid not in seen:
-            seen.add(out.sop_instance_uid)
-            found.append(path)
-        if len(found) == count:
-            return found
-    raise AssertionError("not enough clean sample files")
-
-
 def test_exit_codes(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DEID_SECRET", SECRET)
-    clean = _clean_inputs(3)
+    clean = written_sample_files(3)
     inputs = tmp_path / "in"
     inputs.mkdir()
     for path in clean:
@@ -594,7 +582,7 @@ def test_corpus_run(tmp_path, monkeypatch):
 def _mixed_inputs(folder: Path) -> list[str]:
     """A few good files, a duplicate instance, a non-DICOM file, a truncated one."""
     folder.mkdir()
-    for path in [*_clean_inputs(4), sample("MR_small.dcm"), sample("MR_small_RLE.dcm")]:
+    for path in [*written_sample_files(4), sample("MR_small.dcm"), sample("MR_small_RLE.dcm")]:
         shutil.copy(path, folder / Path(path).name)
     (folder / "notes.txt").write_text("hello")
     (folder / "truncated.dcm").write_bytes(Path(sample("CT_small.dcm")).read_bytes()[:300])
