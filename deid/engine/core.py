@@ -24,7 +24,7 @@ from deid.engine import dates
 from deid.engine.burned_in import PixelPlan, clean_pixels, plan_pixels
 from deid.engine.dummy import dummy_value, empty_value
 from deid.engine.rejected import Rejected
-from deid.engine.scrub import MIN_TOKEN, Scrubber, tokens_of
+from deid.engine.scrub import MIN_TOKEN, Scrubber, squeezed, tokens_of
 from deid.engine.uids import is_valid_uid, replace_uid
 from deid.engine.writer import encoded_elements, encoded_text
 from deid.keys import SecretKey
@@ -254,10 +254,6 @@ class _Run:
             tokens, named = self._tokens(dataset, deep=profile.cleans)
         self.scrub = Scrubber(tokens if profile.cleans else [])
         # CS: the words of names and IDs only, not the words of removed text.
-        self._words: re.Pattern | None = None  # the code words, for kept private elements
-        self._folded_words: tuple[str, ...] | None = None
-        self._ascii_words: tuple[bytes, ...] | None = None  # the same, as bytes, when ASCII
-        self._bytes: _ByteWords | None = None
         self.code_words = frozenset(word for value in named
                                     for word in CODE_WORD.split(value.upper())
                                     if len(word) >= MIN_TOKEN)
@@ -496,16 +492,18 @@ class _Run:
             return False
         if not isinstance(value, bytes):
             text = " ".join(_values(value))
-            return self._may_hold_identity(text) and bool(self._identity_words().search(text))
-        if self._bytes is None:
-            # Words of at least MIN_BYTES characters (shorter ones match binary data by
-            # chance), in the spellings and encodings bytes may hold them in.
-            self._bytes = _ByteWords({case(word).encode(encoding)
-                                         for word in self.code_words if len(word) >= MIN_BYTES
-                                         for case in (str.upper, str.lower, str.title)
-                                         for encoding in ("utf-8", "latin-1")
-                                         if _encodes(case(word), encoding)})
-        return bool(self._bytes.search(value))
+            return self._may_hold_identity(text) and bool(self._identity_pattern.search(text))
+        return self._byte_words.search(value)
+
+    @functools.cached_property
+    def _byte_words(self) -> _ByteWords:
+        """The name and ID words of at least MIN_BYTES characters (shorter ones match binary
+        data by chance), in the spellings and encodings bytes may hold them in."""
+        return _ByteWords({case(word).encode(encoding)
+                           for word in self.code_words if len(word) >= MIN_BYTES
+                           for case in (str.upper, str.lower, str.title)
+                           for encoding in ("utf-8", "latin-1")
+                           if _encodes(case(word), encoding)})
 
     def _drop_unused_creators(self, dataset: Dataset, creators: dict[tuple[int, int], str]):
         """A private creator stays only while an element of its block does (E.3.10)."""
@@ -718,41 +716,43 @@ class _Run:
         (a URN's last segment too)."""
         if not self.code_words or not self._may_hold_identity(value):
             return value
-        cleaned = self._identity_words().sub("", value)
-        return value if cleaned == value else re.sub(r"[ \t]{2,}", " ", cleaned).strip(" _")
+        cleaned = self._identity_pattern.sub("", value)
+        return value if cleaned == value else squeezed(cleaned).strip(" _")
+
+    @functools.cached_property
+    def _identity_words(self) -> tuple[str, ...]:
+        """The name and ID words looked for in kept text, case-folded."""
+        return tuple({w.casefold() for w in self.code_words if len(w) >= MIN_WORD})
+
+    @functools.cached_property
+    def _identity_pattern(self) -> re.Pattern:
+        return _word_pattern(w for w in self.code_words if len(w) >= MIN_WORD)
 
     def _may_hold_identity(self, text: str) -> bool:
         """Whether a name or ID word occurs in the text at all, whole or not: a cheap test
         first, since most text holds none and compiling the instance's pattern costs about
         a millisecond."""
-        if self._folded_words is None:
-            self._folded_words = tuple({w.casefold() for w in self.code_words
-                                        if len(w) >= MIN_WORD})
         folded = text.casefold()
-        return any(word in folded for word in self._folded_words)
+        return any(word in folded for word in self._identity_words)
 
     def _raw_may_hold_identity(self, dataset: Dataset, tag: int) -> bool:
         """_may_hold_identity on an element still as read, without decoding it (a decoded
         element is written by pydicom, not copied): ASCII words keep their bytes in every
         character set DICOM allows; a non-ASCII word needs the decoded text."""
-        if not self.code_words:
+        if not self._identity_words:
             return False
         raw = dataset.get_item(tag)
-        if not isinstance(raw, RawDataElement) or not isinstance(raw.value, bytes):
-            return True
-        if self._ascii_words is None:
-            words = {w.casefold() for w in self.code_words if len(w) >= MIN_WORD}
-            self._ascii_words = (tuple(w.encode("ascii") for w in words)
-                                 if all(w.isascii() for w in words) else ())
-        if not self._ascii_words and any(len(w) >= MIN_WORD for w in self.code_words):
-            return True  # a non-ASCII word: decode
+        if self._ascii_words is None or not isinstance(raw, RawDataElement) or \
+                not isinstance(raw.value, bytes):
+            return True  # a non-ASCII word, or a decoded value: decode
         folded = raw.value.lower()
         return any(word in folded for word in self._ascii_words)
 
-    def _identity_words(self) -> re.Pattern:
-        if self._words is None:
-            self._words = _word_pattern(w for w in self.code_words if len(w) >= MIN_WORD)
-        return self._words
+    @functools.cached_property
+    def _ascii_words(self) -> tuple[bytes, ...] | None:
+        """The identity words as bytes, or None when one is not ASCII."""
+        words = self._identity_words
+        return tuple(w.encode("ascii") for w in words) if all(map(str.isascii, words)) else None
 
     def _scrub(self, value: str, vr: str) -> str:
         """Free text cleaned: its identifiers removed, and a UID typed into it replaced as the
@@ -763,7 +763,7 @@ class _Run:
         replaced = UID_IN_TEXT.sub(lambda m: replace_uid(self.key, m.group(0)), cleaned)
         if len(replaced) <= MAX_CHARS.get(vr, len(replaced)):
             return replaced
-        return re.sub(r"[ \t]{2,}", " ", UID_IN_TEXT.sub("", cleaned)).strip()
+        return squeezed(UID_IN_TEXT.sub("", cleaned)).strip()
 
     def _clean_code(self, value: str) -> str:
         """A coded value without the words of the instance's names and IDs (a set lookup per

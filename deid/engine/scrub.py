@@ -45,6 +45,11 @@ def tokens_of(vr: str, value: str) -> list[str]:
     return out
 
 
+def squeezed(text: str) -> str:
+    """Runs of spaces and tabs, left where something was removed, as one space."""
+    return re.sub(r"[ \t]{2,}", " ", text)
+
+
 class Scrubber:
     """Removes a fixed set of identifying tokens from text, case-insensitively, whole words,
     and every identifier the detectors find."""
@@ -73,4 +78,4 @@ class Scrubber:
                 kept.append(normal[position:start])
             position = max(position, stop)
         kept.append(normal[position:])
-        return re.sub(r"[ \t]{2,}", " ", "".join(kept)).strip()
+        return squeezed("".join(kept)).strip()
