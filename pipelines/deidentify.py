@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
-import json
 import logging
 import os
 import signal
@@ -332,12 +331,7 @@ def _all_done(inputs: list[str], state: dict, quarantine: str) -> dict[str, int]
     compacted = paths.join(quarantine, coll.LEDGER, COMPACTED)
     if state["ledger_files"] != [compacted] or state["obsolete"] or state["unfinished"]:
         return None
-    entries = {}
-    with FileSystems.open(compacted) as f:
-        for line in f.read().decode("utf-8").splitlines():
-            if line.strip():
-                entry = json.loads(line)
-                entries[entry["input"]] = entry
+    entries = {entry["input"]: entry for entry in coll.read_jsonl(compacted)}
     counts = {ALREADY_WRITTEN: 0, ALREADY_QUARANTINED: 0}
     for path in inputs:
         entry = entries.get(path)
@@ -353,7 +347,7 @@ def _collection_state(root: str, quarantine: str, linkage: str | None,
                       identity: coll.Identity, new_version: bool, flag: str) -> dict:
     """What the output already holds: refused if it holds something else than a collection,
     a collection made otherwise (unless new_version), or one another run is writing now."""
-    lock = coll.read_json(paths.join(quarantine, coll.LEDGER, "lock.json"))
+    lock = coll.read_json(coll.lock_path(quarantine))
     if coll.lock_is_live(lock):
         raise UsageError(f"another run (process {lock['pid']}) is writing {root} now")
     existing = coll.read_json(paths.join(root, coll.COLLECTION))
@@ -517,6 +511,11 @@ class Report:
         return self.counts.get(ALREADY_QUARANTINED, 0)
 
     @property
+    def any_quarantined(self) -> bool:
+        """Whether an input stands quarantined, by this run or an earlier one."""
+        return bool(self.quarantined or self.already_quarantined)
+
+    @property
     def by_reason(self) -> dict[str, int]:
         prefix = metrics.REASON_PREFIX
         return {name[len(prefix):]: count for name, count in sorted(self.counts.items())
@@ -539,7 +538,7 @@ class Report:
             return EXIT_FAILED
         if self.verify_findings:
             return EXIT_QUARANTINED
-        if (self.quarantined or self.already_quarantined) and not self.plan.allow_quarantine:
+        if self.any_quarantined and not self.plan.allow_quarantine:
             return EXIT_QUARANTINED
         return EXIT_OK
 
@@ -560,7 +559,7 @@ def prepare(plan: Plan) -> tuple[coll.RunRecord, int]:
     """Before the pipeline: take the collection (a lock beside the ledger), remove what
     interrupted runs left (Beam's temporary folders, staging folders), record the collection
     and this run. Returns the run record and the number of leftover files removed."""
-    coll.write_json(paths.join(plan.quarantine, coll.LEDGER, "lock.json"),
+    coll.write_json(coll.lock_path(plan.quarantine),
                     {"run": plan.run_id, **coll.lock_owner()})
     folders = [plan.manifest, plan.quarantine, *([plan.linkage] if plan.linkage else [])]
     removed = coll.remove_leftovers(folders)
@@ -580,10 +579,8 @@ def _remove_strays(plan: Plan) -> int:
     interrupted run whose inputs this run did not read, or by the version this one replaced."""
     if plan.sink:
         return 0
-    manifest = paths.join(plan.output, "manifest.jsonl")
-    with FileSystems.open(manifest) as f:
-        listed = {json.loads(line)["output_path"] for line in f.read().decode().splitlines()
-                  if line.strip()}
+    listed = {row["output_path"]
+              for row in coll.read_jsonl(paths.join(plan.output, "manifest.jsonl"))}
     root = plan.output.rstrip("/") + "/"
     strays = [p for p in coll.list_files(plan.output)
               if p.startswith(root) and coll.is_instance_path(p[len(root):])
@@ -626,7 +623,7 @@ def finish(plan: Plan, report: Report, record: coll.RunRecord) -> None:
 
 def _release(plan: Plan) -> None:
     with contextlib.suppress(Exception):
-        FileSystems.delete([paths.join(plan.quarantine, coll.LEDGER, "lock.json")])
+        FileSystems.delete([coll.lock_path(plan.quarantine)])
 
 
 # The runs of this process in progress: an interrupt that cannot wait records them.
@@ -717,9 +714,9 @@ def summary(report: Report) -> str:
         why = "BUG: files read != written + quarantined"
     elif report.verify_findings:
         why = "verification found problems (see the report; failures are quarantined)"
-    elif (report.quarantined or report.already_quarantined) and plan.allow_quarantine:
+    elif report.any_quarantined and plan.allow_quarantine:
         why = "quarantine allowed by --allow_quarantine"
-    elif report.quarantined or report.already_quarantined:
+    elif report.any_quarantined:
         why = "some inputs were quarantined (pass --allow_quarantine to accept that)"
     else:
         why = "every input was written"

@@ -126,6 +126,13 @@ def read_json(path: str) -> dict | None:
         return None
 
 
+def read_jsonl(path: str) -> list[dict]:
+    """The records of a JSON Lines file (a manifest, a ledger file), blank lines skipped."""
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return [json.loads(line) for line in f.read().decode("utf-8").splitlines()
+                if line.strip()]
+
+
 def write_json(path: str, data: dict) -> None:
     """Whole or not at all: locally a temporary file renamed into place."""
     text = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
@@ -261,6 +268,11 @@ def previous_runs(folder: str) -> list[dict]:
 def unfinished(records: list[dict]) -> list[dict]:
     """Runs that did not finish and that no later run has resumed."""
     return [r for r in records if r.get("status") != FINISHED and not r.get("resumed_by")]
+
+
+def lock_path(quarantine: str) -> str:
+    """The lock a run holds on its collection, beside the ledger."""
+    return paths.join(quarantine, LEDGER, "lock.json")
 
 
 def lock_owner() -> dict:
