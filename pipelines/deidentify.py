@@ -155,13 +155,6 @@ class Plan:
                         + uuid.uuid4().hex[:8])
 
 
-def _unknown_arguments(argv: Sequence[str]) -> list[str]:
-    """What no Beam option class and none of ours recognizes (Beam would drop it silently:
-    a mistyped --secret_file would quietly fall back to $DEID_SECRET)."""
-    _, unknown = _beam_parser().parse_known_args(list(argv))
-    return unknown
-
-
 def _beam_parser() -> _BeamArgumentParser:
     """A parser of every option `deid run` takes: ours and every Beam option class's."""
     parser = _BeamArgumentParser(allow_abbrev=False)
@@ -171,11 +164,6 @@ def _beam_parser() -> _BeamArgumentParser:
     for cls in classes.values():
         cls._add_argparse_args(parser)
     return parser
-
-
-def _known_options() -> list[str]:
-    """Every option `deid run` takes, for suggestions."""
-    return [s for action in _beam_parser()._actions for s in action.option_strings]
 
 
 def find_inputs(patterns: list[str], ignore: Ignore) -> tuple[int, list[str]]:
@@ -203,13 +191,17 @@ def plan(argv: Sequence[str]) -> Plan:
     """Check the command line, the profiles and the key before anything runs.
     Raises UsageError, ProfileError or KeyUnavailable."""
     resolve_runner(argv)  # first: its options must be known to the parser
-    argv = respell(argv, _known_options())  # Beam's options in either spelling too
+    parser = _beam_parser()
+    known = [s for action in parser._actions for s in action.option_strings]
+    argv = respell(argv, known)  # Beam's options in either spelling too
     try:
-        unknown = _unknown_arguments(argv)
+        # What no option class recognizes is an error: Beam would drop it silently, and a
+        # mistyped --secret_file would quietly fall back to $DEID_SECRET.
+        _, unknown = parser.parse_known_args(argv)
     except SystemExit:  # argparse has printed what is wrong (an option without its value)
         raise UsageError("see `deid run --help`") from None
     if unknown:
-        raise UsageError(f"{unknown_message(unknown, _known_options())} (see `deid run --help`)")
+        raise UsageError(f"{unknown_message(unknown, known)} (see `deid run --help`)")
     options = PipelineOptions(list(argv))
     own = options.view_as(DeidentifyOptions)
     local = is_local(options)
