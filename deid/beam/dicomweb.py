@@ -670,15 +670,9 @@ class StowFn(beam.DoFn):
     def _written_records(self, input_path: str, out, metadata: dict):
         self._written.inc()
         self._bytes.inc(out.size)
-        yield Staged(
-            input=input_path, staging_path="",
-            output_path="dicomweb+" + self._store.instance_url(
-                out.study_instance_uid, out.series_instance_uid, out.sop_instance_uid),
-            sha256=out.sha256, size=out.size, sop_instance_uid=out.sop_instance_uid,
-            sop_class_uid=out.sop_class_uid, study_instance_uid=out.study_instance_uid,
-            series_instance_uid=out.series_instance_uid, modality=out.modality,
-            transfer_syntax_uid=out.transfer_syntax_uid, profiles=tuple(out.profiles),
-            metadata=metadata)
+        url = self._store.instance_url(out.study_instance_uid, out.series_instance_uid,
+                                       out.sop_instance_uid)
+        yield Staged.of(input_path, out, "", "dicomweb+" + url, metadata)
         if self._linkage and (out.uid_map or out.patient_ids):
             yield TaggedOutput(LINKAGE, Linkage(tuple(out.uid_map), out.patient_ids))
 

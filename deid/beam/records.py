@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from deid.engine import Output
+
 # Reason codes the pipeline adds to the engine's (unreadable, not_dicom, ...).
 INTERNAL_ERROR = "internal_error"  # a bug: the message is the exception type only
 OUTPUT_ERROR = "output_error"  # the de-identified instance could not be written
@@ -55,6 +57,22 @@ class Staged:
     # Re-identifying; empty unless --linkage_output. Kept out of repr so no log shows them.
     uid_map: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     patient_ids: tuple[str, str] | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, input_path: str, out: Output, staging_path: str, output_path: str,
+           metadata: dict, linkage: bool = False) -> Staged:
+        """The record of one de-identified instance; its UID map and patient IDs only with
+        ``linkage``."""
+        return cls(
+            input=input_path, staging_path=staging_path, output_path=output_path,
+            sha256=out.sha256, size=out.size,
+            sop_instance_uid=out.sop_instance_uid, sop_class_uid=out.sop_class_uid,
+            study_instance_uid=out.study_instance_uid,
+            series_instance_uid=out.series_instance_uid, modality=out.modality,
+            transfer_syntax_uid=out.transfer_syntax_uid, profiles=tuple(out.profiles),
+            metadata=metadata,
+            uid_map=tuple(out.uid_map) if linkage else (),
+            patient_ids=out.patient_ids if linkage else None)
 
     def relative_path(self) -> str:
         """Relative to the output root, so that a release can move; a DICOMweb output's

@@ -78,16 +78,7 @@ class StageFn(beam.DoFn):
                 with create_staged(staging) as f:
                     f.write(out.data)
             metadata = row_from(out.data if out.data is not None else staging)
-            yield Staged(
-                input=input_path, staging_path=staging, output_path=final,
-                sha256=out.sha256, size=out.size,
-                sop_instance_uid=out.sop_instance_uid, sop_class_uid=out.sop_class_uid,
-                study_instance_uid=out.study_instance_uid,
-                series_instance_uid=out.series_instance_uid, modality=out.modality,
-                transfer_syntax_uid=out.transfer_syntax_uid, profiles=tuple(out.profiles),
-                metadata=metadata,
-                uid_map=tuple(out.uid_map) if self._linkage else (),
-                patient_ids=out.patient_ids if self._linkage else None)
+            yield Staged.of(input_path, out, staging, final, metadata, self._linkage)
         except Exception as exc:
             _LOG.warning("cannot stage the output of %s: %s", input_path, type(exc).__name__)
             yield TaggedOutput(QUARANTINE, Quarantined(
