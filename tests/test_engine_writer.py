@@ -19,8 +19,8 @@ from pydicom.tag import BaseTag
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from deid.engine import Output, deidentify_bytes, files
-from deid.engine.core import _raw_uids, _values
 from deid.engine.dummy import dummy_value
+from deid.engine.raw import raw_uids, values_of
 from deid.engine.uids import replace_uid
 from deid.engine.writer import encoded_elements, encoded_text
 from deid.profile import load_profiles
@@ -178,7 +178,7 @@ RAW_UID_VALUES = [b"1.2.3.4\0", b"1.2.3.4 ", b"1.2.3.4\0\0", b"1.2.3.4\t\0\0",
 @pytest.mark.parametrize("raw", RAW_UID_VALUES)
 def test_raw_uids_are_the_values_pydicom_decodes(raw):
     element = RawDataElement(BaseTag(0x00200052), "UI", len(raw), raw, 0, False, True)
-    assert _raw_uids(element) == _values(convert_raw_data_element(element).value)
+    assert raw_uids(element) == values_of(convert_raw_data_element(element).value)
 
 
 def _with_frame_of_reference(raw: bytes, syntax: str) -> bytes:

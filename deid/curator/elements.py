@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
 
 from deid.curator.composition import keyword_of, tag_text
+from deid.engine import raw
 
 Position = tuple[tuple[int, int | None], ...]
 SHOWN_CHARACTERS = 64
@@ -117,12 +117,7 @@ def find(dataset: Dataset | None, position: Position) -> DataElement | None:
 
 
 def values_of(element: DataElement) -> list[str]:
-    value = element.value
-    if value is None or value == "":
-        return []
-    if isinstance(value, MultiValue | list | tuple):
-        return [str(v) for v in value]
-    return [str(value)]
+    return raw.values_of(element.value)
 
 
 def is_empty(element: DataElement) -> bool:

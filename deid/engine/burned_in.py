@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from pydicom.dataset import Dataset
 
+from deid.engine.raw import coded_text
 from deid.engine.rejected import Rejected
 from deid.profile.model import OcrPolicy, PixelRule, Profile
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 # PS3.15 E.1.1: modalities that routinely burn identifying text into the pixels.
 BURNED_IN_MODALITIES = frozenset({"US", "SC", "OT", "XC", "ES"})
+BURNED_IN_ANNOTATION, MODALITY = 0x00280301, 0x00080060
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,8 @@ class PixelPlan:
 
 def burned_in_risk(dataset: Dataset) -> str | None:
     """Why an instance's pixels may carry burned-in identification (PS3.15 E.1.1), or None."""
-    burned = str(dataset.get("BurnedInAnnotation", "") or "").strip().upper()
-    modality = str(dataset.get("Modality", "") or "").strip().upper()
+    burned, modality = (coded_text(dataset, tag).strip().upper() if tag in dataset else ""
+                        for tag in (BURNED_IN_ANNOTATION, MODALITY))
     if burned == "YES":
         return "BurnedInAnnotation (0028,0301) is YES"
     if not burned and modality in BURNED_IN_MODALITIES:

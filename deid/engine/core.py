@@ -12,17 +12,24 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from pydicom.charset import default_encoding
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.valuerep import VR
 
 from deid import standard
 from deid.engine import dates
-from deid.engine.burned_in import PixelPlan, clean_pixels, plan_pixels
+from deid.engine.burned_in import BURNED_IN_ANNOTATION, PixelPlan, clean_pixels, plan_pixels
 from deid.engine.dummy import dummy_value, empty_value
+from deid.engine.raw import (
+    cores,
+    dictionary_vr,
+    has_value,
+    may_hold,
+    raw_uids,
+    uids_of,
+    values_of,
+)
 from deid.engine.rejected import Rejected
 from deid.engine.scrub import MIN_TOKEN, Scrubber, squeezed, tokens_of
 from deid.engine.uids import is_valid_uid, replace_uid
@@ -37,14 +44,14 @@ CLEANED_VRS = TEXT_VRS - {"PN"}  # a name is never cleaned in place: the unliste
 # only whole values (a description copied into another), not its every word.
 TOKEN_VRS = frozenset({"PN", "LO", "SH", "AE", "UC", "DA", "DT", "ST", "LT", "UT"})
 DATE_VRS = frozenset({"DA", "DT", "TM"})
-REQUIRED = {0x00080016: "SOPClassUID", 0x00080018: "SOPInstanceUID",
+SOP_CLASS = 0x00080016
+REQUIRED = {SOP_CLASS: "SOPClassUID", 0x00080018: "SOPInstanceUID",
             0x0020000D: "StudyInstanceUID", 0x0020000E: "SeriesInstanceUID"}
 PATIENT_ID, STUDY_UID = 0x00100020, 0x0020000D
 # Identifiers a coded value (CS) may carry, with the persons' names (Image Type's fourth value).
 ID_TAGS = frozenset({PATIENT_ID, 0x00101000, 0x00080050, 0x00200010})  # +OtherPatientIDs,
 # AccessionNumber, StudyID
 SPECIES = (0x00102201, 0x00102202)  # Patient Species Description, Code Sequence
-BURNED_IN_ANNOTATION = 0x00280301
 PIXEL_DATA_TAGS = (0x7FE00008, 0x7FE00009, 0x7FE00010)  # Float, Double Float, Pixel Data
 BINARY_VRS = frozenset({"OB", "OW", "OD", "OF", "OL", "OV", "UN"})
 MAX_CHARS = {"SH": 16, "LO": 64, "ST": 1024, "LT": 10240}  # PS3.5 Table 6.2-1
@@ -62,23 +69,31 @@ _WORD_BYTES = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyz")
 class _ByteWords:
     """Any of the words (bytes) as a whole word, ASCII case-insensitively, in binary data.
     bytes.find over the ASCII-lowered data: a regular expression of alternatives with
-    look-arounds took 26 ms over one ECG's waveform data, this well under one."""
+    look-arounds took 26 ms over one ECG's waveform data, this well under one. Each word is
+    looked for only where a word it contains (its core) occurs: a name's variants ('DUBOIS',
+    'PDUBOIS', 'DUBOIS,CHLOE') cost one scan of data that holds none of them."""
 
     def __init__(self, words: Iterable[bytes]):
-        self._words = sorted({w.lower() for w in words}, key=len, reverse=True)
+        folded = sorted({w.lower() for w in words}, key=len, reverse=True)
+        self._groups = [(core, [word for word in folded if core in word])
+                        for core in cores(folded)]
 
     def search(self, data: bytes) -> bool:
-        if not self._words:
+        if not self._groups:
             return False
         folded = data.lower()
-        for word in self._words:
-            start = folded.find(word)
-            while start >= 0:
-                end = start + len(word)
-                if (start == 0 or folded[start - 1] not in _WORD_BYTES) and (
-                        end == len(folded) or folded[end] not in _WORD_BYTES):
-                    return True
-                start = folded.find(word, start + 1)
+        return any(core in folded and any(self._whole(folded, word) for word in words)
+                   for core, words in self._groups)
+
+    @staticmethod
+    def _whole(folded: bytes, word: bytes) -> bool:
+        start = folded.find(word)
+        while start >= 0:
+            end = start + len(word)
+            if (start == 0 or folded[start - 1] not in _WORD_BYTES) and (
+                    end == len(folded) or folded[end] not in _WORD_BYTES):
+                return True
+            start = folded.find(word, start + 1)
         return False
 
 
@@ -134,13 +149,7 @@ def _vr_of(dataset: Dataset, tag: int, element: DataElement | RawDataElement) ->
     it decodes it (a sequence sent as UN becomes SQ), so that VR decides, not the raw one."""
     if element.VR == "UN" and isinstance(element, RawDataElement):
         element = dataset[tag]
-    return element.VR or _dictionary_vr(tag)
-
-
-def _dictionary_vr(tag: int) -> str:
-    """The dictionary's VR of a tag (the first of several), UN for a tag it does not hold."""
-    info = standard.element_by_tag(tag)
-    return info.vr.split("/")[0] if info else "UN"
+    return element.VR or dictionary_vr(tag)
 
 
 def _shown(dataset: Dataset, tag: int) -> str | None:
@@ -152,35 +161,7 @@ def _shown(dataset: Dataset, tag: int) -> str | None:
         return f"<{len(element.value)} item(s)>"
     if isinstance(element.value, bytes):
         return f"<{len(element.value)} bytes>"
-    return "\\".join(_values(element.value))
-
-
-def _values(value: object) -> list[str]:
-    if value is None or value == "":
-        return []
-    if isinstance(value, MultiValue | list | tuple):
-        return [str(v) for v in value]
-    return [str(value)]
-
-
-def _raw_uids(element: DataElement | RawDataElement) -> list[str] | None:
-    """The values of a UI element still as read, as pydicom would decode them (its default
-    character set; trailing NULs and spaces stripped, as pydicom's convert_UI strips them,
-    not one pad character only; each value stripped of whitespace; a single blank value is
-    none), without converting the element; None for any other element."""
-    if (not isinstance(element, RawDataElement) or not isinstance(element.value, bytes)
-            or (element.VR or _dictionary_vr(element.tag)) != "UI"):
-        return None
-    text = element.value.decode(default_encoding).rstrip("\0 ")  # as convert_UI strips
-    values = [value.strip() for value in text.split("\\")]
-    return [] if values == [""] else values
-
-
-def _uids_of(dataset: Dataset, tag: int) -> list[str]:
-    """A UID element's values, read from its bytes while it is still as read (so that it is
-    written back as read, not re-encoded)."""
-    uids = _raw_uids(dataset.get_item(tag))
-    return _values(dataset[tag].value) if uids is None else uids
+    return "\\".join(values_of(element.value))
 
 
 BINARY_SIZES = {"AT": 4, "FL": 4, "FD": 8, "SL": 4, "SS": 2, "SV": 8, "UL": 4, "US": 2, "UV": 8}
@@ -238,8 +219,7 @@ class _Run:
         self.trace = trace
         self.uid_map: dict[str, str] = {}
         self.templates: list[tuple[Dataset, int, Rule, str]] = []
-        sop_class = str(dataset.get("SOPClassUID", "") or "")
-        self.iod = standard.iod_of_sop_class(sop_class)
+        self.iod = standard.iod_of_sop_class(sop_class_of(dataset))
         self.originals = originals
         self.animal = any(tag in dataset for tag in SPECIES)  # before anything changes
         self._offset: int | None = None
@@ -282,7 +262,7 @@ class _Run:
             # element whose VR is invalid is left for check_vrs.
             for tag, raw in current.items():
                 tag = int(tag)
-                vr = raw.VR if raw.VR not in (None, "UN") else _dictionary_vr(tag)
+                vr = raw.VR if raw.VR not in (None, "UN") else dictionary_vr(tag)
                 if (tag >> 16) % 2 or (vr not in TOKEN_VRS and vr != "SQ") or (
                         not deep and vr != "PN" and tag not in ID_TAGS):
                     continue
@@ -294,7 +274,7 @@ class _Run:
                 rule = rules[0] if rules else self.profile.unlisted_rule(tag, element.VR)
                 if element.VR not in TOKEN_VRS or rule is None or rule.action in ("K", "C"):
                     continue
-                for value in _values(element.value):
+                for value in values_of(element.value):
                     tokens = tokens_of(element.VR, value)
                     found.extend(tokens)
                     if element.VR == "PN":
@@ -491,7 +471,7 @@ class _Run:
         if not self.code_words or value is None or isinstance(value, Sequence):
             return False
         if not isinstance(value, bytes):
-            text = " ".join(_values(value))
+            text = " ".join(values_of(value))
             return self._may_hold_identity(text) and bool(self._identity_pattern.search(text))
         return self._byte_words.search(value)
 
@@ -641,14 +621,14 @@ class _Run:
 
     def _replace_uids(self, dataset: Dataset, tag: int) -> None:
         element = dataset.get_item(tag)
-        uids = _raw_uids(element)
+        uids = raw_uids(element)
         if uids is None:
             element = dataset[tag]
         if uids is None and element.VR not in ("UI", "LO", "SH", "UN"):
             self._mismatch(dataset, tag)
             return
         new = []
-        for uid in _values(element.value) if uids is None else uids:
+        for uid in values_of(element.value) if uids is None else uids:
             replaced = replace_uid(self.key, uid)
             if replaced != uid.strip("\0 "):
                 self.uid_map[uid.strip("\0 ")] = replaced
@@ -687,7 +667,7 @@ class _Run:
     def _allow_only(self, dataset: Dataset, tag: int, rule: Rule) -> None:
         """Clean by an allow-list the curator wrote: a value listed, or matching a listed
         pattern, is kept; anything else is removed with the element."""
-        values = _values(dataset[tag].value)
+        values = values_of(dataset[tag].value)
         allowed = rule.allow or frozenset()
         if not values or all(v in allowed or any(re.search(p, v) for p in rule.allow_patterns)
                              for v in values):
@@ -697,8 +677,10 @@ class _Run:
 
     def _clean_text(self, dataset: Dataset, tag: int, vr: str, path: tuple[str, ...],
                     clean: Callable[[str], str] | None = None) -> None:
+        if vr == "CS" and clean is None and not may_hold(dataset, tag, self._ascii_code_words):
+            return  # the common case, left as read: decoding it would have it re-encoded
         element = dataset[tag]
-        values = _values(element.value)
+        values = values_of(element.value)
         clean = clean or (self._clean_code if vr == "CS" else functools.partial(self._scrub,
                                                                                  vr=vr))
         cleaned = [clean(v) for v in values]
@@ -721,8 +703,9 @@ class _Run:
 
     @functools.cached_property
     def _identity_words(self) -> tuple[str, ...]:
-        """The name and ID words looked for in kept text, case-folded."""
-        return tuple({w.casefold() for w in self.code_words if len(w) >= MIN_WORD})
+        """The name and ID words looked for in kept text, case-folded, those that contain
+        another left out: text holds a word, whole or in part, only if it holds one of these."""
+        return cores({w.casefold() for w in self.code_words if len(w) >= MIN_WORD})
 
     @functools.cached_property
     def _identity_pattern(self) -> re.Pattern:
@@ -736,23 +719,20 @@ class _Run:
         return any(word in folded for word in self._identity_words)
 
     def _raw_may_hold_identity(self, dataset: Dataset, tag: int) -> bool:
-        """_may_hold_identity on an element still as read, without decoding it (a decoded
-        element is written by pydicom, not copied): ASCII words keep their bytes in every
-        character set DICOM allows; a non-ASCII word needs the decoded text."""
-        if not self._identity_words:
-            return False
-        raw = dataset.get_item(tag)
-        if self._ascii_words is None or not isinstance(raw, RawDataElement) or \
-                not isinstance(raw.value, bytes):
-            return True  # a non-ASCII word, or a decoded value: decode
-        folded = raw.value.lower()
-        return any(word in folded for word in self._ascii_words)
+        """_may_hold_identity on an element still as read, without decoding it."""
+        return bool(self._identity_words) and may_hold(dataset, tag,
+                                                       self._ascii_identity_words)
 
     @functools.cached_property
-    def _ascii_words(self) -> tuple[bytes, ...] | None:
-        """The identity words as bytes, or None when one is not ASCII."""
-        words = self._identity_words
-        return tuple(w.encode("ascii") for w in words) if all(map(str.isascii, words)) else None
+    def _ascii_code_words(self) -> tuple[bytes, ...]:
+        """The words coded values are cleaned of (_clean_code), those in ASCII, as lower-case
+        bytes."""
+        return cores(w.lower().encode() for w in self.code_words if w.isascii())
+
+    @functools.cached_property
+    def _ascii_identity_words(self) -> tuple[bytes, ...]:
+        """The words kept text is cleaned of (_may_hold_identity), those in ASCII, as bytes."""
+        return tuple(w.encode() for w in self._identity_words if w.isascii())
 
     def _scrub(self, value: str, vr: str) -> str:
         """Free text cleaned: its identifiers removed, and a UID typed into it replaced as the
@@ -782,7 +762,7 @@ class _Run:
         if kind not in DATE_VRS:
             self._mismatch(dataset, tag)
             return
-        values = _values(element.value)
+        values = values_of(element.value)
         if not values:
             return
         self.dates.add("kept" if kind == "TM" else "shifted")  # a shift keeps times of day
@@ -798,7 +778,7 @@ class _Run:
         if element.VR not in TEXT_VRS:
             self._mismatch(dataset, tag)
             return
-        element.value = _store([self._text_hash(v) for v in _values(element.value)]) or None
+        element.value = _store([self._text_hash(v) for v in values_of(element.value)]) or None
 
     def _text_hash(self, value: str) -> str:
         return self.key.digest(b"text", value.strip().encode("utf-8")).hex()[:16].upper()
@@ -807,7 +787,7 @@ class _Run:
         if rule.template is None:
             dataset[tag].value = rule.value
             return
-        original = "\\".join(_values(dataset[tag].value))
+        original = "\\".join(values_of(dataset[tag].value))
         self.templates.append((dataset, tag, rule, self._text_hash(original)))
 
     def _lookup(self, dataset: Dataset, tag: int, vr: str, rule: Rule,
@@ -815,7 +795,7 @@ class _Run:
         lookup = rule.lookup
         assert lookup is not None
         if lookup.key_tag is None:
-            original = "\\".join(_values(dataset[tag].value)).strip()
+            original = "\\".join(values_of(dataset[tag].value)).strip()
         else:
             original = "\\".join(self.originals.get(lookup.key_tag, [])).strip()
         replacement = lookup.get(original, self.key)
@@ -867,18 +847,23 @@ class _Run:
                     if name != "hash":
                         info = standard.element_by_keyword(name)
                         element = self.top.get(info.tag) if info else None
-                        fields[name] = "\\".join(_values(element.value)) if element else ""
+                        fields[name] = "\\".join(values_of(element.value)) if element else ""
                 dataset[tag].value = rule.template.format(**fields)
                 pending.remove(entry)
                 if dataset is self.top:
                     unrendered.discard(tag)
 
 
+def sop_class_of(dataset: Dataset) -> str:
+    """The instance's SOP Class UID, or '', read without decoding the element."""
+    return (uids_of(dataset, SOP_CLASS) or [""])[0] if SOP_CLASS in dataset else ""
+
+
 def _check_required(dataset: Dataset, when: str, valid: bool) -> None:
     """The UIDs that place an instance in its study and series, and name its output file,
     are present and single-valued and, when ``valid``, syntactically valid UIDs."""
     for tag, keyword in REQUIRED.items():
-        values = _uids_of(dataset, tag) if tag in dataset else []
+        values = uids_of(dataset, tag) if tag in dataset else []
         if len(values) != 1 or not values[0].strip("\0 "):
             raise Rejected("missing_attribute", f"{keyword} {tag_text(tag)} is missing or not "
                            f"single-valued {when}")
@@ -943,7 +928,7 @@ def _markers(names: tuple[str, ...], editions: tuple[str, ...], codes: tuple[Met
 def original_values(dataset: Dataset, profile: Profile) -> dict[int, list[str]]:
     """The original values the profile's rules read, and those the date offset is derived
     from, as text, before anything changes (top-level elements)."""
-    return {tag: [v.strip() for v in _values(dataset[tag].value)]
+    return {tag: [v.strip() for v in values_of(dataset[tag].value)]
             for tag in (PATIENT_ID, STUDY_UID, *profile.original_tags) if tag in dataset}
 
 
@@ -988,10 +973,12 @@ def deidentify_dataset(dataset: Dataset, profile: Profile, key: SecretKey,
     _add_markers(dataset, profile, run.temporal())
     _check_required(dataset, "after de-identification", valid=True)
     old_id = (run.originals.get(PATIENT_ID) or [""])[0]
-    new_id = "\\".join(_values(dataset.get(PATIENT_ID).value)) if PATIENT_ID in dataset else ""
+    new_id = ("\\".join(values_of(dataset[PATIENT_ID].value))
+              if has_value(dataset, PATIENT_ID) else "")
     # A patient crosswalk row for every original ID, an emptied or removed one as "".
     ids = (old_id, new_id) if old_id else None
     return Deidentified(dataset, run.uid_map, ids, written_syntax)
 
 
-__all__ = ["Decision", "Deidentified", "Rejected", "deidentify_dataset", "pixel_plan"]
+__all__ = ["Decision", "Deidentified", "Rejected", "deidentify_dataset", "pixel_plan",
+           "sop_class_of", "uids_of"]

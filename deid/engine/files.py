@@ -31,7 +31,14 @@ from pydicom.uid import (
 )
 
 from deid import __version__
-from deid.engine.core import Decision, Deidentified, Rejected, deidentify_dataset
+from deid.engine.core import (
+    Decision,
+    Deidentified,
+    Rejected,
+    deidentify_dataset,
+    sop_class_of,
+    uids_of,
+)
 from deid.engine.quiet import reset_truncation, truncation_seen
 from deid.engine.writer import fast_encoding, write_file
 from deid.keys import SecretKey
@@ -40,6 +47,7 @@ from deid.profile.model import Profile
 IMPLEMENTATION_CLASS_UID = "2.25." + str(uuid.uuid5(uuid.NAMESPACE_URL, "deid-pipeline").int)
 IMPLEMENTATION_VERSION = f"DEID_{__version__}"[:16]
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+SOP_INSTANCE = 0x00080018
 # A bare data set read without a DICM prefix is taken as DICOM when it holds one of these:
 # SOP Class and Instance UIDs, Modality, Patient's Name, Study Instance UID.
 PLAUSIBLE = (0x00080016, 0x00080018, 0x00080060, 0x00100010, 0x0020000D)
@@ -288,8 +296,9 @@ def encode(dataset: Dataset, transfer_syntax: UID, sink: BinaryIO) -> None:
     """Write the dataset to ``sink`` as a file with new File Meta Information and a zero
     preamble (PS3.15 E.1.1). Raises Rejected when pydicom cannot encode it."""
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = dataset.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    # Read without decoding the elements, which are then copied as they are.
+    meta.MediaStorageSOPClassUID = sop_class_of(dataset)
+    meta.MediaStorageSOPInstanceUID = uids_of(dataset, SOP_INSTANCE)[0]
     meta.TransferSyntaxUID = transfer_syntax
     meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION
@@ -316,7 +325,7 @@ def deidentify_parsed(dataset: Dataset, size: int, profile: Profile, key: Secret
     the in-memory and the streaming path use. Returns the de-identified dataset and the
     transfer syntax to write it in; raises Rejected."""
     _check_complete(dataset, size)
-    sop_class = str(dataset.get("SOPClassUID", "") or "")
+    sop_class = sop_class_of(dataset)
     meta = getattr(dataset, "file_meta", None)
     if sop_class == DICOMDIR_SOP_CLASS or (
             meta is not None and meta.get("MediaStorageSOPClassUID") == DICOMDIR_SOP_CLASS):
