@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pydicom.data
 import pytest
+from compare import assert_same_both_ways
 from dicom_factory import KEY, base_dataset, to_bytes
 from pydicom import dcmread
 from pydicom.dataelem import DataElement, RawDataElement, convert_raw_data_element
@@ -43,17 +44,8 @@ def _written_both_ways(data: bytes, profile, monkeypatch) -> tuple[object, objec
 
 
 def _assert_written_as_pydicom_writes(paths: list[Path], monkeypatch) -> int:
-    written = 0
-    for profile in PROFILES:
-        for path in paths:
-            ours, theirs = _written_both_ways(path.read_bytes(), profile, monkeypatch)
-            assert type(ours) is type(theirs), path.name
-            if isinstance(ours, Output):
-                assert ours.data == theirs.data, f"{path.name} under {profile.names}"
-                written += 1
-            else:
-                assert ours == theirs, path.name
-    return written
+    return assert_same_both_ways(paths, PROFILES, lambda data, profile: _written_both_ways(
+        data, profile, monkeypatch))
 
 
 def test_pydicom_test_files_are_written_as_pydicom_writes_them(monkeypatch):

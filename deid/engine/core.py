@@ -20,6 +20,7 @@ from pydicom.valuerep import VR
 from deid import standard
 from deid.engine import dates
 from deid.engine.burned_in import BURNED_IN_ANNOTATION, PixelPlan, clean_pixels, plan_pixels
+from deid.engine.dummied import Dummier
 from deid.engine.dummy import dummy_value, empty_value
 from deid.engine.raw import (
     cores,
@@ -61,6 +62,7 @@ UID_IN_TEXT = re.compile(r"(?<![\d.])[12](?:\.(?:0|[1-9]\d*)){4,}(?!\.?\d)")
 VALID_VRS = frozenset(vr.value for vr in VR)
 MIN_WORD = 3  # shortest name or ID word looked for in a kept private element's text
 MIN_BYTES = 4  # shortest name or ID word looked for in binary data
+UNDEFINED_LENGTH = 0xFFFFFFFF
 
 
 _WORD_BYTES = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyz")
@@ -399,7 +401,7 @@ class _Run:
         know are removed; coded values, numbers and binary data are kept."""
         if vr == "SQ":
             self._record("D", None)
-            self._recurse(dataset, tag, path, "dummy")
+            self._dummy_sequence(dataset, tag, path)
         elif not standard.in_dictionary(tag):
             self._record("X", None)
             del dataset[tag]
@@ -416,6 +418,22 @@ class _Run:
             _overwrite(dataset, tag, vr, dummy_value(vr, tag))
         else:
             self._record("K", None)
+
+    def _dummy_sequence(self, dataset: Dataset, tag: int, path: tuple[str, ...]) -> None:
+        """A sequence dummied as a whole: rewritten from its bytes while it is still as read
+        (dummied.py), else item by item. A trace records each element, so it goes item by
+        item."""
+        raw = dataset.get_item(tag)
+        implicit, little = dataset.original_encoding
+        if self.trace is None and isinstance(raw, RawDataElement) and \
+                type(raw.value) is bytes and raw.length != UNDEFINED_LENGTH and little is True:
+            dummier = Dummier(implicit is True, lambda t, p: self._uid_kept(t, p) is not None,
+                              self._replaced, lambda: self.dates.add("removed"))
+            value = dummier.rewrite(raw.value, (*path, keyword_of(tag)))
+            if value is not None:
+                dataset[tag] = raw._replace(value=value, length=len(value))
+                return
+        self._recurse(dataset, tag, path, "dummy")
 
     def _uid_kept(self, tag: int, path: tuple[str, ...]) -> Rule | None:
         """The rule that keeps a UID inside a dummied sequence (the Retain UIDs Option keeps
@@ -594,7 +612,7 @@ class _Run:
             if vr == "UI":
                 self._replace_uids(dataset, tag)  # a dummy UID is a replaced one
             elif vr == "SQ":
-                self._recurse(dataset, tag, path, "dummy")
+                self._dummy_sequence(dataset, tag, path)
             else:
                 _overwrite(dataset, tag, vr, dummy_value(vr, tag))
         elif action == "U":
@@ -627,12 +645,7 @@ class _Run:
         if uids is None and element.VR not in ("UI", "LO", "SH", "UN"):
             self._mismatch(dataset, tag)
             return
-        new = []
-        for uid in values_of(element.value) if uids is None else uids:
-            replaced = replace_uid(self.key, uid)
-            if replaced != uid.strip("\0 "):
-                self.uid_map[uid.strip("\0 ")] = replaced
-            new.append(replaced)
+        new = self._replaced(values_of(element.value) if uids is None else uids)
         if not new:
             if uids is not None and element.value:
                 # A blank value: written empty, as pydicom writes the value it decodes to.
@@ -644,6 +657,16 @@ class _Run:
             element.value = _store(new)
         else:
             dataset[tag] = encoded  # written as it is, not re-encoded
+
+    def _replaced(self, uids: list[str]) -> list[str]:
+        """The UIDs that replace these, each noted for the linkage output."""
+        new = []
+        for uid in uids:
+            replaced = replace_uid(self.key, uid)
+            if replaced != uid.strip("\0 "):
+                self.uid_map[uid.strip("\0 ")] = replaced
+            new.append(replaced)
+        return new
 
     def _clean(self, dataset: Dataset, tag: int, vr: str, path: tuple[str, ...],
                rule: Rule) -> None:

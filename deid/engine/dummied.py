@@ -1,0 +1,219 @@
+"""A dummied sequence rewritten from its bytes, in one pass.
+
+A sequence whose action is D covers all of its contents (PS3.15 Table E.1-1a): text and dates
+get dummy values, UIDs are replaced, private attributes and those the dictionary does not know
+are removed, coded values, numbers and binary data are kept (core's ``_dummied``). Done element
+by element, that is the engine's dearest case: pydicom parses every item into a data set, the
+engine visits each element and the writer walks the items again (an SR's Content Sequence:
+about 300 elements in 70 items, 4.5 ms of the 5.8 ms the instance takes). Here the sequence's
+value, still as read, is walked once and written anew, with the same decisions and the same
+bytes as writer.py writes for the element-by-element result (``tests/test_engine_dummied.py``
+holds the two to each other over pydicom's test files and the shared corpus).
+
+Only little endian data whose every element this walk understands plainly is rewritten. Anything
+else returns None and the engine takes the element-by-element path, which handles (or rejects)
+it as before: a VR that is UN or not a DICOM VR, an element of undefined length other than a
+sequence, an item with a character set of its own, elements out of tag order, an item or
+delimiter where none belongs, or a length that runs past its container.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+
+from pydicom.charset import default_encoding
+from pydicom.datadict import dictionary_VR
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
+
+from deid import standard
+from deid.engine.dummy import dummy_value
+from deid.engine.raw import dictionary_vr
+
+_TAG = struct.Struct("<HH")
+_LENGTH = struct.Struct("<I")
+_SHORT_LENGTH = struct.Struct("<H")
+_EXPLICIT_SHORT = struct.Struct("<HH2sH")
+_EXPLICIT_LONG = struct.Struct("<HH2s2xI")
+_IMPLICIT = struct.Struct("<HHI")
+_UNDEFINED = 0xFFFFFFFF
+_ITEM_GROUP, _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFE, 0xE000, 0xE00D, 0xE0DD
+_ITEM_START = b"\xfe\xff\x00\xe0\xff\xff\xff\xff"  # an item, its length set once known
+_ITEM_DELIMITER = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
+_SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+_LONG_VRS = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
+_VRS = frozenset(str(vr) for vr in VR if len(vr) == 2) - {"UN"}
+_DUMMIED_VRS = frozenset({"AE", "LO", "SH", "PN", "ST", "LT", "UT", "UC", "UR", "DA", "DT", "TM"})
+SPECIFIC_CHARACTER_SET = 0x00080005
+
+
+class _Unhandled(Exception):
+    """Something this walk leaves to the element-by-element path."""
+
+
+class Dummier:
+    """Rewrites the value of dummied sequences. ``uid_kept(tag, path)``: whether a UID is
+    kept there (the Retain UIDs Option); ``replaced(uids)``: the UIDs that replace these (and
+    noted for the linkage output); ``date_removed()``: a date or time with a value was
+    dummied (Longitudinal Temporal Information Modified, PS3.15 E.3.6)."""
+
+    def __init__(self, implicit: bool, uid_kept: Callable[[int, tuple[str, ...]], bool],
+                 replaced: Callable[[list[str]], list[str]], date_removed: Callable[[], None]):
+        self.implicit = implicit
+        self.uid_kept = uid_kept
+        self.replaced = replaced
+        self.date_removed = date_removed
+
+    def rewrite(self, value: bytes, path: tuple[str, ...]) -> bytes | None:
+        """The new value of a defined-length sequence, or None to leave it to the engine.
+        ``path``: the keywords down to and including the sequence's own."""
+        out = bytearray()
+        try:
+            self._items(value, 0, len(value), path, out)
+        except (_Unhandled, struct.error, UnicodeDecodeError):
+            return None
+        return bytes(out)
+
+    def _items(self, data: bytes, pos: int, end: int | None, path: tuple[str, ...],
+               out: bytearray) -> int:
+        """The items from ``pos`` to ``end``, or up to a sequence delimiter when ``end`` is
+        None; the position after them."""
+        limit = len(data) if end is None else end
+        while end is None or pos < end:
+            group, element = _TAG.unpack_from(data, pos)
+            (length,) = _LENGTH.unpack_from(data, pos + 4)
+            pos += 8
+            if group != _ITEM_GROUP:
+                raise _Unhandled
+            if element == _SEQUENCE_END and end is None:
+                return pos
+            if element != _ITEM:
+                raise _Unhandled
+            out += _ITEM_START
+            start = len(out)
+            if length == _UNDEFINED:
+                pos = self._dataset(data, pos, None, path, out)
+                out += _ITEM_DELIMITER
+            else:
+                if pos + length > limit:
+                    raise _Unhandled
+                self._dataset(data, pos, pos + length, path, out)
+                pos += length
+                struct.pack_into("<I", out, start - 4, len(out) - start)
+        if pos != end:
+            raise _Unhandled
+        return pos
+
+    def _dataset(self, data: bytes, pos: int, end: int | None, path: tuple[str, ...],
+                 out: bytearray) -> int:
+        """One item's elements from ``pos`` to ``end``, or up to an item delimiter when
+        ``end`` is None; the position after them."""
+        limit = len(data) if end is None else end
+        last = -1
+        while end is None or pos < end:
+            group, element = _TAG.unpack_from(data, pos)
+            if group == _ITEM_GROUP:
+                if element == _ITEM_END and end is None:
+                    return pos + 8
+                raise _Unhandled
+            tag = group << 16 | element
+            if tag <= last or tag == SPECIFIC_CHARACTER_SET:
+                raise _Unhandled  # the writer sorts, and re-encodes such an item whole
+            last = tag
+            if self.implicit:
+                (length,) = _LENGTH.unpack_from(data, pos + 4)
+                vr, header = dictionary_vr(tag), 8
+                if not length and vr != _pydicom_vr(tag):
+                    raise _Unhandled  # an empty value takes pydicom's VR when decoded
+            else:
+                vr = data[pos + 4:pos + 6].decode("ascii")
+                if vr not in _VRS:
+                    raise _Unhandled
+                if vr in _LONG_VRS:
+                    (length,) = _LENGTH.unpack_from(data, pos + 8)
+                    header = 12
+                else:
+                    (length,) = _SHORT_LENGTH.unpack_from(data, pos + 6)
+                    header = 8
+            start = pos + header
+            if length == _UNDEFINED:
+                if vr != "SQ" or group % 2:
+                    raise _Unhandled
+                pos = self._sequence(data, tag, start, None, path, out)
+                continue
+            pos = start + length
+            if pos > limit:
+                raise _Unhandled
+            if group % 2 or element == 0 or group in (0x0000, 0x0002, 0x0004):
+                continue  # private, a group length, or not data set attributes: removed
+            if vr == "SQ":
+                self._sequence(data, tag, start, pos, path, out)
+            elif not standard.in_dictionary(tag):
+                continue  # removed: nothing says what it holds
+            elif vr == "UI" and not self.uid_kept(tag, path):
+                self._element(tag, vr, self._uids(data[start:pos]), out)
+            elif vr in _DUMMIED_VRS:
+                if length and vr in ("DA", "DT", "TM"):
+                    self.date_removed()
+                self._element(tag, vr, _padded(str(dummy_value(vr, tag))), out)
+            else:
+                self._element(tag, vr, data[start:pos], out)  # kept as read
+        if pos != end:
+            raise _Unhandled
+        return pos
+
+    def _sequence(self, data: bytes, tag: int, start: int, end: int | None,
+                  path: tuple[str, ...], out: bytearray) -> int:
+        """A nested sequence, its length kept undefined where it was; the position after it."""
+        if self.implicit:
+            out += _IMPLICIT.pack(tag >> 16, tag & 0xFFFF, 0)
+        else:
+            out += _EXPLICIT_LONG.pack(tag >> 16, tag & 0xFFFF, b"SQ", 0)
+        at = len(out)
+        inner = (*path, _keyword(tag))
+        pos = self._items(data, start, end, inner, out)
+        if end is None:
+            struct.pack_into("<I", out, at - 4, _UNDEFINED)
+            out += _SEQUENCE_DELIMITER
+        else:
+            struct.pack_into("<I", out, at - 4, len(out) - at)
+        return pos
+
+    def _uids(self, value: bytes) -> bytes:
+        """A UI value with its UIDs replaced, as core's _replace_uids encodes it."""
+        text = value.decode(default_encoding).rstrip("\0 ")  # as pydicom's convert_UI strips
+        uids = [uid.strip() for uid in text.split("\\")]
+        if uids == [""]:
+            return b""
+        return _padded("\\".join(self.replaced(uids)), nul=True)
+
+    def _element(self, tag: int, vr: str, value: bytes, out: bytearray) -> None:
+        if self.implicit:
+            out += _IMPLICIT.pack(tag >> 16, tag & 0xFFFF, len(value))
+        elif vr in _LONG_VRS:
+            out += _EXPLICIT_LONG.pack(tag >> 16, tag & 0xFFFF, vr.encode(), len(value))
+        elif len(value) <= 0xFFFF:
+            out += _EXPLICIT_SHORT.pack(tag >> 16, tag & 0xFFFF, vr.encode(), len(value))
+        else:
+            raise _Unhandled
+        out += value
+
+
+def _padded(text: str, nul: bool = False) -> bytes:
+    """ASCII text as writer.py writes it: padded to even length, a UID with a NUL."""
+    if not text.isascii():
+        raise _Unhandled
+    data = text.encode("ascii")
+    return data + (b"\0" if nul else b" ") if len(data) % 2 else data
+
+
+def _pydicom_vr(tag: int) -> str:
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return "UN"
+
+
+def _keyword(tag: int) -> str:
+    info = standard.element_by_tag(tag)
+    return info.keyword if info else f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
