@@ -66,6 +66,10 @@ def markdown(rows: list[Row], meta: dict) -> str:
              "instance, `start-up s`). CPU s is the CPU time over the same span, worker "
              "processes included: the steadier figure on a shared machine. Peak MB is the "
              "largest resident set of the process and its worker processes, not their sum.\n")
+    if meta.get("repeat", 1) > 1:
+        text += (f"\nEach row of the floor and of our own tools is the run with the least CPU "
+                 f"time of {meta['repeat']}, measured round after round (all tools, then all "
+                 "again); peers ran once.\n")
     return text
 
 

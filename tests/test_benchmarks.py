@@ -34,6 +34,20 @@ def test_quick_benchmark_writes_a_row_per_tool(tmp_path: Path):
     assert (results / "time_vs_n.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_repeated_runs_keep_one_row_per_tool_and_say_so(tmp_path: Path):
+    results = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--repeat", "2", "--tools",
+         "floor,engine", "--results", str(results), "--workdir", str(tmp_path / "work")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("N=12     engine") == 2  # measured twice, round after round
+    measured = json.loads((results / "results.json").read_text())
+    assert measured["repeat"] == 2
+    assert [r["tool"] for r in measured["rows"]] == ["floor", "engine"]
+    assert "the least CPU time of 2" in (results / "results.md").read_text()
+
+
 def test_the_corpus_is_distinct_instances(tmp_path: Path):
     paths = corpus.build(tmp_path, 2 * len(corpus.SOURCES))
     datasets = [pydicom.dcmread(p) for p in paths]
