@@ -12,7 +12,7 @@ from pydicom.tag import BaseTag
 
 from deid.engine import deidentify_dataset
 from deid.engine.files import read_dataset
-from deid.engine.raw import coded_text, cores, has_value, may_hold
+from deid.engine.raw import coded_text, cores, has_value, may_hold, texts_of
 from deid.profile import load_profiles
 
 IMAGE_TYPE, MODALITY, PATIENT_ID = 0x00080008, 0x00080060, 0x00100020
@@ -61,6 +61,21 @@ def test_coded_text_and_has_value_read_without_decoding():
     assert coded_text(ds, MODALITY) == "US"
     assert not has_value(ds, PATIENT_ID)
     assert all(type(ds.get_item(tag)) is RawDataElement for tag in (MODALITY, PATIENT_ID))
+
+
+@pytest.mark.parametrize(("tag", "vr", "value", "read"), [
+    (0x00100010, "PN", b"Dubois^Chloe\\Doe^Jane ", ("PN", ["Dubois^Chloe", "Doe^Jane"])),
+    (0x00104000, "LT", b"a\\b ", ("LT", ["a\\b"])),  # one value: a backslash is text
+    (0x00100010, None, b"Dubois^Chloe", ("PN", ["Dubois^Chloe"])),  # implicit VR
+    (0x0020000D, "UI", b"1.2.3\0", None),  # NULs: pydicom strips them its own way
+    (0x00100010, "PN", "Müller".encode(), None),
+    (0x00100010, "UN", b"Dubois", None),  # pydicom decodes it by the dictionary
+])
+def test_texts_of_reads_ascii_text_as_pydicom_decodes_it(tag, vr, value, read):
+    ds = Dataset()
+    ds[tag] = RawDataElement(BaseTag(tag), vr, len(value), value, 0, vr is None, True)
+    assert texts_of(ds, tag) == read
+    assert type(ds.get_item(tag)) is RawDataElement
 
 
 def _deidentified(ds: Dataset) -> Dataset:

@@ -28,6 +28,7 @@ from deid.engine.raw import (
     has_value,
     may_hold,
     raw_uids,
+    texts_of,
     uids_of,
     values_of,
 )
@@ -268,18 +269,22 @@ class _Run:
                 if (tag >> 16) % 2 or (vr not in TOKEN_VRS and vr != "SQ") or (
                         not deep and vr != "PN" and tag not in ID_TAGS):
                     continue
-                element = current[tag]
-                if element.VR == "SQ":
-                    pending.extend(element.value)
-                    continue
+                read = texts_of(current, tag) if vr != "SQ" else None
+                if read is None:
+                    element = current[tag]
+                    if element.VR == "SQ":
+                        pending.extend(element.value)
+                        continue
+                    read = element.VR, values_of(element.value)
+                vr, values = read
                 rules = self.profile.rules_for_tag(tag)
-                rule = rules[0] if rules else self.profile.unlisted_rule(tag, element.VR)
-                if element.VR not in TOKEN_VRS or rule is None or rule.action in ("K", "C"):
+                rule = rules[0] if rules else self.profile.unlisted_rule(tag, vr)
+                if vr not in TOKEN_VRS or rule is None or rule.action in ("K", "C"):
                     continue
-                for value in values_of(element.value):
-                    tokens = tokens_of(element.VR, value)
+                for value in values:
+                    tokens = tokens_of(vr, value)
                     found.extend(tokens)
-                    if element.VR == "PN":
+                    if vr == "PN":
                         named.extend(tokens)
                     elif tag in ID_TAGS and len(value.strip()) >= 2:
                         named.append(value.strip())
@@ -951,8 +956,14 @@ def _markers(names: tuple[str, ...], editions: tuple[str, ...], codes: tuple[Met
 def original_values(dataset: Dataset, profile: Profile) -> dict[int, list[str]]:
     """The original values the profile's rules read, and those the date offset is derived
     from, as text, before anything changes (top-level elements)."""
-    return {tag: [v.strip() for v in values_of(dataset[tag].value)]
+    return {tag: _texts(dataset, tag)
             for tag in (PATIENT_ID, STUDY_UID, *profile.original_tags) if tag in dataset}
+
+
+def _texts(dataset: Dataset, tag: int) -> list[str]:
+    """A present element's values as text, each stripped, decoding it only when need be."""
+    read = texts_of(dataset, tag)
+    return read[1] if read is not None else [v.strip() for v in values_of(dataset[tag].value)]
 
 
 def pixel_plan(dataset: Dataset, profile: Profile) -> PixelPlan:

@@ -23,12 +23,11 @@ import struct
 from collections.abc import Callable
 
 from pydicom.charset import default_encoding
-from pydicom.datadict import dictionary_VR
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
 from deid import standard
 from deid.engine.dummy import dummy_value
-from deid.engine.raw import dictionary_vr
+from deid.engine.raw import dictionary_vr, pydicom_vr
 
 _TAG = struct.Struct("<HH")
 _LENGTH = struct.Struct("<I")
@@ -123,7 +122,7 @@ class Dummier:
             if self.implicit:
                 (length,) = _LENGTH.unpack_from(data, pos + 4)
                 vr, header = dictionary_vr(tag), 8
-                if not length and vr != _pydicom_vr(tag):
+                if not length and vr != pydicom_vr(tag):
                     raise _Unhandled  # an empty value takes pydicom's VR when decoded
             else:
                 vr = data[pos + 4:pos + 6].decode("ascii")
@@ -205,13 +204,6 @@ def _padded(text: str, nul: bool = False) -> bytes:
         raise _Unhandled
     data = text.encode("ascii")
     return data + (b"\0" if nul else b" ") if len(data) % 2 else data
-
-
-def _pydicom_vr(tag: int) -> str:
-    try:
-        return dictionary_VR(tag)
-    except KeyError:
-        return "UN"
 
 
 def _keyword(tag: int) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import TypeVar
 
 from pydicom.charset import default_encoding
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
@@ -19,6 +20,7 @@ from pydicom.multival import MultiValue
 from deid import standard
 
 Text = TypeVar("Text", str, bytes)
+SINGLE_VALUED = frozenset({"LT", "ST", "UT", "UR"})  # a backslash is text in these (PS3.5 6.2)
 
 
 def values_of(value: object) -> list[str]:
@@ -34,6 +36,14 @@ def dictionary_vr(tag: int) -> str:
     """The dictionary's VR of a tag (the first of several), UN for a tag it does not hold."""
     info = standard.element_by_tag(tag)
     return info.vr.split("/")[0] if info else "UN"
+
+
+def pydicom_vr(tag: int) -> str:
+    """The VR pydicom gives an element read without one (implicit VR) when it decodes it."""
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return "UN"
 
 
 def raw_uids(element: DataElement | RawDataElement) -> list[str] | None:
@@ -72,6 +82,22 @@ def _ascii(element: DataElement | RawDataElement) -> bytes | None:
             not value.isascii() or b"\x1b" in value:
         return None
     return value
+
+
+def texts_of(dataset: Dataset, tag: int) -> tuple[str, list[str]] | None:
+    """A present text element's VR and values, each stripped, read from its bytes when they
+    are ASCII text without NULs (pydicom strips those its own way) and its VR is the one
+    pydicom would decode it as; None otherwise: decode it."""
+    raw = dataset.get_item(tag)
+    value = _ascii(raw)
+    if value is None or b"\0" in value or raw.VR == "UN":
+        return None
+    vr = raw.VR or dictionary_vr(tag)
+    if raw.VR is None and vr != pydicom_vr(tag):
+        return None
+    text = value.decode("ascii")
+    values = [text] if vr in SINGLE_VALUED else text.split("\\")
+    return vr, [v.strip() for v in values]
 
 
 def coded_text(dataset: Dataset, tag: int) -> str:
