@@ -70,6 +70,9 @@ def test_coded_text_and_has_value_read_without_decoding():
     (0x0020000D, "UI", b"1.2.3\0", None),  # NULs: pydicom strips them its own way
     (0x00100010, "PN", "Müller".encode(), None),
     (0x00100010, "UN", b"Dubois", None),  # pydicom decodes it by the dictionary
+    (0x00280011, "US", b"\x40\x01", None),  # bytes below 0x80 that are a number
+    (0x00280011, None, b"\x40\x01", None),
+    (0x00200013, "IS", b"0010", None),  # a number to pydicom
 ])
 def test_texts_of_reads_ascii_text_as_pydicom_decodes_it(tag, vr, value, read):
     ds = Dataset()

@@ -21,6 +21,9 @@ from deid import standard
 
 Text = TypeVar("Text", str, bytes)
 SINGLE_VALUED = frozenset({"LT", "ST", "UT", "UR"})  # a backslash is text in these (PS3.5 6.2)
+# The VRs pydicom decodes to the text as it stands (DS and IS become numbers; the rest binary).
+STRING_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC",
+                        "UI", "UR", "UT"})
 
 
 def values_of(value: object) -> list[str]:
@@ -86,14 +89,14 @@ def _ascii(element: DataElement | RawDataElement) -> bytes | None:
 
 def texts_of(dataset: Dataset, tag: int) -> tuple[str, list[str]] | None:
     """A present text element's VR and values, each stripped, read from its bytes when they
-    are ASCII text without NULs (pydicom strips those its own way) and its VR is the one
-    pydicom would decode it as; None otherwise: decode it."""
+    are ASCII text without NULs (pydicom strips those its own way), of a VR pydicom decodes
+    to that text, the VR pydicom would decode it as; None otherwise: decode it."""
     raw = dataset.get_item(tag)
     value = _ascii(raw)
     if value is None or b"\0" in value or raw.VR == "UN":
         return None
     vr = raw.VR or dictionary_vr(tag)
-    if raw.VR is None and vr != pydicom_vr(tag):
+    if vr not in STRING_VRS or (raw.VR is None and vr != pydicom_vr(tag)):
         return None
     text = value.decode("ascii")
     values = [text] if vr in SINGLE_VALUED else text.split("\\")
