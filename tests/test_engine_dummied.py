@@ -116,13 +116,17 @@ def test_a_malformed_sequence_is_left_to_the_engine(cut):
     """A value that ends inside an item or element is not rewritten: the element-by-element
     path decides (and rejects what pydicom cannot read)."""
     ds = base_dataset()
-    ds.ContentSequence = Sequence([_content_item(TextValue="Dubois", ValueType="TEXT")] * 3)
+    ds.ContentSequence = Sequence([_content_item(TextValue="Dubois", ValueType="TEXT",
+                                                 ObservationUID=f"1.2.3.4.{n}")
+                                   for n in range(3)])
     value = to_bytes(ds)
     sequence = value[value.index(b"\x40\x00\x30\xa7"):]  # (0040,A730) and what follows
     items = sequence[12:]  # after the explicit VR SQ header
-    dummier = Dummier(False, lambda tag, path: False, lambda uids: uids, lambda: None)
-    assert dummier.rewrite(items, ("ContentSequence",)) is not None
-    assert dummier.rewrite(items[:-cut], ("ContentSequence",)) is None
+    dummier = Dummier(False, lambda tag, path: False, lambda uid: "2.25." + uid[-1])
+    whole = dummier.rewrite(items, ("ContentSequence",))
+    assert whole is not None and b"Dubois" not in whole.value
+    assert whole.uids == {f"1.2.3.4.{n}": f"2.25.{n}" for n in range(3)}
+    assert dummier.rewrite(items[:-cut], ("ContentSequence",)) is None  # nothing noted
 
 
 def test_mutated_content_trees_come_out_as_the_engine_writes_them(monkeypatch):

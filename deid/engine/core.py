@@ -433,10 +433,13 @@ class _Run:
         if self.trace is None and isinstance(raw, RawDataElement) and \
                 type(raw.value) is bytes and raw.length != UNDEFINED_LENGTH and little is True:
             dummier = Dummier(implicit is True, lambda t, p: self._uid_kept(t, p) is not None,
-                              self._replaced, lambda: self.dates.add("removed"))
-            value = dummier.rewrite(raw.value, (*path, keyword_of(tag)))
-            if value is not None:
-                dataset[tag] = raw._replace(value=value, length=len(value))
+                              lambda uid: replace_uid(self.key, uid))
+            rewritten = dummier.rewrite(raw.value, (*path, keyword_of(tag)))
+            if rewritten is not None:
+                dataset[tag] = raw._replace(value=rewritten.value, length=len(rewritten.value))
+                self.uid_map.update(rewritten.uids)
+                if rewritten.dated:
+                    self.dates.add("removed")
                 return
         self._recurse(dataset, tag, path, "dummy")
 
@@ -650,7 +653,12 @@ class _Run:
         if uids is None and element.VR not in ("UI", "LO", "SH", "UN"):
             self._mismatch(dataset, tag)
             return
-        new = self._replaced(values_of(element.value) if uids is None else uids)
+        new = []
+        for uid in values_of(element.value) if uids is None else uids:
+            replaced = replace_uid(self.key, uid)
+            if replaced != uid.strip("\0 "):
+                self.uid_map[uid.strip("\0 ")] = replaced
+            new.append(replaced)
         if not new:
             if uids is not None and element.value:
                 # A blank value: written empty, as pydicom writes the value it decodes to.
@@ -662,16 +670,6 @@ class _Run:
             element.value = _store(new)
         else:
             dataset[tag] = encoded  # written as it is, not re-encoded
-
-    def _replaced(self, uids: list[str]) -> list[str]:
-        """The UIDs that replace these, each noted for the linkage output."""
-        new = []
-        for uid in uids:
-            replaced = replace_uid(self.key, uid)
-            if replaced != uid.strip("\0 "):
-                self.uid_map[uid.strip("\0 ")] = replaced
-            new.append(replaced)
-        return new
 
     def _clean(self, dataset: Dataset, tag: int, vr: str, path: tuple[str, ...],
                rule: Rule) -> None:

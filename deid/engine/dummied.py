@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from pydicom.charset import default_encoding
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
@@ -50,28 +51,38 @@ class _Unhandled(Exception):
     """Something this walk leaves to the element-by-element path."""
 
 
+@dataclass(frozen=True)
+class Rewritten:
+    """A dummied sequence's new value, and what the engine notes of it."""
+
+    value: bytes
+    uids: dict[str, str]  # each replaced UID -> its replacement, for the linkage output
+    dated: bool  # a date or time with a value was dummied (PS3.15 E.3.6's marker)
+
+
 class Dummier:
     """Rewrites the value of dummied sequences. ``uid_kept(tag, path)``: whether a UID is
-    kept there (the Retain UIDs Option); ``replaced(uids)``: the UIDs that replace these (and
-    noted for the linkage output); ``date_removed()``: a date or time with a value was
-    dummied (Longitudinal Temporal Information Modified, PS3.15 E.3.6)."""
+    kept there (the Retain UIDs Option); ``replace_uid``: a UID's replacement."""
 
     def __init__(self, implicit: bool, uid_kept: Callable[[int, tuple[str, ...]], bool],
-                 replaced: Callable[[list[str]], list[str]], date_removed: Callable[[], None]):
+                 replace_uid: Callable[[str], str]):
         self.implicit = implicit
         self.uid_kept = uid_kept
-        self.replaced = replaced
-        self.date_removed = date_removed
+        self.replace_uid = replace_uid
+        self._replacements: dict[str, str] = {}
+        self._dated = False
 
-    def rewrite(self, value: bytes, path: tuple[str, ...]) -> bytes | None:
-        """The new value of a defined-length sequence, or None to leave it to the engine.
-        ``path``: the keywords down to and including the sequence's own."""
+    def rewrite(self, value: bytes, path: tuple[str, ...]) -> Rewritten | None:
+        """A defined-length sequence's value rewritten, or None to leave it to the engine
+        (nothing noted then). ``path``: the keywords down to and including the sequence's
+        own."""
         out = bytearray()
+        self._replacements, self._dated = {}, False
         try:
             self._items(value, 0, len(value), path, out)
-        except (_Unhandled, struct.error, UnicodeDecodeError):
+        except (_Unhandled, struct.error, UnicodeDecodeError, RecursionError):
             return None
-        return bytes(out)
+        return Rewritten(bytes(out), self._replacements, self._dated)
 
     def _items(self, data: bytes, pos: int, end: int | None, path: tuple[str, ...],
                out: bytearray) -> int:
@@ -150,10 +161,10 @@ class Dummier:
             elif not standard.in_dictionary(tag):
                 continue  # removed: nothing says what it holds
             elif vr == "UI" and not self.uid_kept(tag, path):
-                self._element(tag, vr, self._uids(data[start:pos]), out)
+                self._element(tag, vr, self._replaced_uids(data[start:pos]), out)
             elif vr in _DUMMIED_VRS:
                 if length and vr in ("DA", "DT", "TM"):
-                    self.date_removed()
+                    self._dated = True
                 self._element(tag, vr, _padded(str(dummy_value(vr, tag))), out)
             else:
                 self._element(tag, vr, data[start:pos], out)  # kept as read
@@ -178,13 +189,19 @@ class Dummier:
             struct.pack_into("<I", out, at - 4, len(out) - at)
         return pos
 
-    def _uids(self, value: bytes) -> bytes:
+    def _replaced_uids(self, value: bytes) -> bytes:
         """A UI value with its UIDs replaced, as core's _replace_uids encodes it."""
         text = value.decode(default_encoding).rstrip("\0 ")  # as pydicom's convert_UI strips
         uids = [uid.strip() for uid in text.split("\\")]
         if uids == [""]:
             return b""
-        return _padded("\\".join(self.replaced(uids)), nul=True)
+        replaced = []
+        for uid in uids:
+            new = self.replace_uid(uid)
+            if new != uid.strip("\0 "):
+                self._replacements[uid.strip("\0 ")] = new
+            replaced.append(new)
+        return _padded("\\".join(replaced), nul=True)
 
     def _element(self, tag: int, vr: str, value: bytes, out: bytearray) -> None:
         if self.implicit:
