@@ -145,3 +145,16 @@ def test_mutated_content_trees_come_out_as_the_engine_writes_them(monkeypatch):
             assert isinstance(fast, Output) and fast.data == slow.data
         else:
             assert fast == slow or not isinstance(fast, Output)
+
+
+def test_a_sequence_pydicom_does_not_know_is_left_to_the_engine(monkeypatch, rewrites):
+    """In implicit VR, pydicom reads a sequence its dictionary lacks (Sensitive Content Code
+    Sequence, new in 2025) as bytes: the walk leaves that to the engine, which decides as
+    it always has."""
+    ds = base_dataset()
+    item = _content_item(ValueType="TEXT", TextValue="Dubois")
+    item.add_new(0x0008001D, "SQ", Sequence([_content_item(CodeValue="X", CodeMeaning="x")]))
+    ds.ContentSequence = Sequence([item])
+    fast, slow = _both_ways(to_bytes(ds, ImplicitVRLittleEndian), PROFILES[0], monkeypatch)
+    assert rewrites == [False]  # the Content Sequence; the nested one is not tried
+    assert fast == slow

@@ -27,6 +27,7 @@ from deid.engine.raw import (
     dictionary_vr,
     has_value,
     may_hold,
+    pydicom_vr,
     raw_uids,
     texts_of,
     uids_of,
@@ -431,7 +432,8 @@ class _Run:
         raw = dataset.get_item(tag)
         implicit, little = dataset.original_encoding
         if self.trace is None and isinstance(raw, RawDataElement) and \
-                type(raw.value) is bytes and raw.length != UNDEFINED_LENGTH and little is True:
+                type(raw.value) is bytes and raw.length != UNDEFINED_LENGTH and little is True \
+                and (raw.VR or pydicom_vr(tag)) == "SQ":  # else pydicom reads no items
             dummier = Dummier(implicit is True, lambda t, p: self._uid_kept(t, p) is not None,
                               lambda uid: replace_uid(self.key, uid))
             rewritten = dummier.rewrite(raw.value, (*path, keyword_of(tag)))

@@ -133,8 +133,8 @@ class Dummier:
             if self.implicit:
                 (length,) = _LENGTH.unpack_from(data, pos + 4)
                 vr, header = dictionary_vr(tag), 8
-                if not length and vr != pydicom_vr(tag):
-                    raise _Unhandled  # an empty value takes pydicom's VR when decoded
+                if (not length or vr == "SQ") and vr != pydicom_vr(tag):
+                    raise _Unhandled  # pydicom decodes these by its own dictionary's VR
             else:
                 vr = data[pos + 4:pos + 6].decode("ascii")
                 if vr not in _VRS:
@@ -146,16 +146,18 @@ class Dummier:
                     (length,) = _SHORT_LENGTH.unpack_from(data, pos + 6)
                     header = 8
             start = pos + header
+            # Private, a group length, or not data set attributes (core's _element): removed.
+            removed = group % 2 or element == 0 or group in (0x0000, 0x0002, 0x0004)
             if length == _UNDEFINED:
-                if vr != "SQ" or group % 2:
-                    raise _Unhandled
+                if vr != "SQ" or removed:
+                    raise _Unhandled  # its end is found only by parsing it
                 pos = self._sequence(data, tag, start, None, path, out)
                 continue
             pos = start + length
             if pos > limit:
                 raise _Unhandled
-            if group % 2 or element == 0 or group in (0x0000, 0x0002, 0x0004):
-                continue  # private, a group length, or not data set attributes: removed
+            if removed:
+                continue
             if vr == "SQ":
                 self._sequence(data, tag, start, pos, path, out)
             elif not standard.in_dictionary(tag):
