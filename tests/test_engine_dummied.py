@@ -149,8 +149,8 @@ def test_mutated_content_trees_come_out_as_the_engine_writes_them(monkeypatch):
 
 def test_a_sequence_pydicom_does_not_know_is_left_to_the_engine(monkeypatch, rewrites):
     """In implicit VR, pydicom reads a sequence its dictionary lacks (Sensitive Content Code
-    Sequence, new in 2025) as bytes: the walk leaves that to the engine, which decides as
-    it always has."""
+    Sequence, new in 2025) as bytes: the walk leaves it to the engine, which rejects the
+    instance saying why, as it does wherever such a sequence stands."""
     ds = base_dataset()
     item = _content_item(ValueType="TEXT", TextValue="Dubois")
     item.add_new(0x0008001D, "SQ", Sequence([_content_item(CodeValue="X", CodeMeaning="x")]))
@@ -158,3 +158,5 @@ def test_a_sequence_pydicom_does_not_know_is_left_to_the_engine(monkeypatch, rew
     fast, slow = _both_ways(to_bytes(ds, ImplicitVRLittleEndian), PROFILES[0], monkeypatch)
     assert rewrites == [False]  # the Content Sequence; the nested one is not tried
     assert fast == slow
+    assert fast.reason == "unreadable"
+    assert "SensitiveContentCodeSequence (0008,001D) is a sequence newer" in fast.message

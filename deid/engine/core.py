@@ -524,6 +524,14 @@ class _Run:
     def _recurse(self, dataset: Dataset, tag: int, path: tuple[str, ...], mode: str) -> None:
         inner = (*path, keyword_of(tag))
         decided = self._decided  # the sequence's own decision, not its last descendant's
+        raw = dataset.get_item(tag)
+        if isinstance(raw, RawDataElement) and raw.VR is None and pydicom_vr(tag) != "SQ":
+            # Read without its VR (implicit VR), a sequence newer than pydicom's dictionary is
+            # bytes to pydicom, and to deid verify: what the profile does inside it could not
+            # be checked, so the instance is not written (fail closed).
+            raise Rejected("unreadable", f"{keyword_of(tag)} {tag_text(tag)} is a sequence "
+                           "newer than pydicom's data dictionary, which cannot read it in "
+                           "implicit VR")
         for item in dataset[tag].value:
             self.process(item, inner, mode)
         self._decided = decided
