@@ -11,13 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deid import standard
 from deid.profile.loader import ProfileDocument
 from deid.profile.model import ACTION_NAMES, Rule
-
-
-def tag_text(tag: int) -> str:
-    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+from deid.standard import keyword_of
 
 
 def _is_path(spec: str) -> bool:
@@ -137,11 +133,6 @@ def conditions_json(rule: Rule) -> dict:
     if rule.within:
         out["within"] = rule.within
     return out
-
-
-def keyword_of(tag: int) -> str:
-    info = standard.element_by_tag(tag)
-    return info.keyword if info else tag_text(tag)
 
 
 def source_json(rule: Rule) -> dict:

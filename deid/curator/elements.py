@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
-from deid.curator.composition import keyword_of, tag_text
 from deid.engine import raw
+from deid.standard import keyword_of, tag_text
 
 Position = tuple[tuple[int, int | None], ...]
 SHOWN_CHARACTERS = 64

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pydicom.dataset import Dataset
 
 from deid import standard
-from deid.curator.composition import rule_json, tag_text
+from deid.curator.composition import rule_json
 from deid.curator.diff import diff_datasets
 from deid.curator.elements import (
     Node,
@@ -33,6 +33,7 @@ from deid.engine.core import Rejected, original_values, pixel_plan
 from deid.keys import SecretKey
 from deid.profile.loader import ProfileDocument
 from deid.profile.model import COMPOUND, PixelRule, Profile, Rule
+from deid.standard import tag_text
 
 PIXEL_DATA = 0x7FE00010
 

@@ -39,8 +39,6 @@ from deid.curator.composition import (
     Composition,
     describe_action,
     effect,
-    keyword_of,
-    tag_text,
 )
 from deid.profile.loader import (
     ACTION_VRS,
@@ -52,6 +50,7 @@ from deid.profile.loader import (
     load_profiles,
 )
 from deid.profile.model import ANY_PRIVATE, PixelRule, Profile, Rule, Source
+from deid.standard import keyword_of, tag_text
 
 BINARY_NUMBER_VRS = frozenset({"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD"})
 

@@ -13,12 +13,11 @@ from deid import standard
 from deid.curator.composition import (
     describe_action,
     describe_conditions,
-    keyword_of,
     rule_json,
-    tag_text,
 )
 from deid.profile.loader import VALID_VRS, builtin_names, tag_pattern
 from deid.profile.model import ANY_PRIVATE, Profile, Rule
+from deid.standard import keyword_of, tag_text
 
 
 @dataclass(frozen=True)

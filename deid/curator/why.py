@@ -19,11 +19,12 @@ from importlib import resources
 from pathlib import Path
 
 from deid import standard
-from deid.curator.composition import describe_action, keyword_of
+from deid.curator.composition import describe_action
 from deid.engine import Decision
 from deid.engine.dates import shift_values
 from deid.profile.loader import ProfileDocument
 from deid.profile.model import COMPOUND, Profile, Rule
+from deid.standard import keyword_of
 
 TYPE_NEEDS = {"3": "may be absent", "2": "must be present, may be empty",
               "1": "must have a value"}

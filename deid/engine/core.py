@@ -20,7 +20,7 @@ from pydicom.valuerep import VR
 from deid import standard
 from deid.engine import dates
 from deid.engine.burned_in import BURNED_IN_ANNOTATION, PixelPlan, clean_pixels, plan_pixels
-from deid.engine.dummied import Dummier
+from deid.engine.dummied import DUMMIED_VRS, Dummier
 from deid.engine.dummy import dummy_value, empty_value
 from deid.engine.raw import (
     cores,
@@ -36,9 +36,10 @@ from deid.engine.raw import (
 from deid.engine.rejected import Rejected
 from deid.engine.scrub import MIN_TOKEN, Scrubber, squeezed, tokens_of
 from deid.engine.uids import is_valid_uid, replace_uid
-from deid.engine.writer import encoded_elements, encoded_text
+from deid.engine.writer import UNDEFINED_LENGTH, encoded_elements, encoded_text
 from deid.keys import SecretKey
 from deid.profile.model import COMPOUND, MethodCode, Profile, Rule, seal_value
+from deid.standard import keyword_of, tag_text
 
 TEXT_VRS = frozenset({"AE", "CS", "LO", "SH", "PN", "ST", "LT", "UT", "UC", "UR"})
 CODE_WORD = re.compile(r"[ _]+")  # what separates the words of a CS value
@@ -64,7 +65,6 @@ UID_IN_TEXT = re.compile(r"(?<![\d.])[12](?:\.(?:0|[1-9]\d*)){4,}(?!\.?\d)")
 VALID_VRS = frozenset(vr.value for vr in VR)
 MIN_WORD = 3  # shortest name or ID word looked for in a kept private element's text
 MIN_BYTES = 4  # shortest name or ID word looked for in binary data
-UNDEFINED_LENGTH = 0xFFFFFFFF
 
 
 _WORD_BYTES = frozenset(b"0123456789abcdefghijklmnopqrstuvwxyz")
@@ -137,15 +137,6 @@ class Deidentified:
     uid_map: dict[str, str] = field(default_factory=dict)
     patient_ids: tuple[str, str] | None = None
     transfer_syntax: str | None = None  # to write with, when cleaning pixels re-encoded them
-
-
-def tag_text(tag: int) -> str:
-    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
-
-
-def keyword_of(tag: int) -> str:
-    info = standard.element_by_tag(tag)
-    return info.keyword if info else tag_text(tag)
 
 
 def _vr_of(dataset: Dataset, tag: int, element: DataElement | RawDataElement) -> str:
@@ -418,7 +409,7 @@ class _Run:
                 return
             self._record("U", None)
             self._replace_uids(dataset, tag)
-        elif vr in TEXT_VRS - {"CS"} or vr in DATE_VRS:
+        elif vr in DUMMIED_VRS:
             self._record("D", None)
             self._dated(dataset, tag, vr, "removed")
             _overwrite(dataset, tag, vr, dummy_value(vr, tag))

@@ -23,27 +23,26 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pydicom.charset import default_encoding
-from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
-
 from deid import standard
 from deid.engine.dummy import dummy_value
-from deid.engine.raw import dictionary_vr, pydicom_vr
+from deid.engine.raw import dictionary_vr, pydicom_vr, uids_in
+from deid.engine.writer import (
+    ITEM_DELIMITER,
+    ITEM_START,
+    LONG_VRS,
+    SEQUENCE_DELIMITER,
+    SHORT_VRS,
+    UNDEFINED_LENGTH,
+    element_header,
+    padded,
+)
 
 _TAG = struct.Struct("<HH")
 _LENGTH = struct.Struct("<I")
 _SHORT_LENGTH = struct.Struct("<H")
-_EXPLICIT_SHORT = struct.Struct("<HH2sH")
-_EXPLICIT_LONG = struct.Struct("<HH2s2xI")
-_IMPLICIT = struct.Struct("<HHI")
-_UNDEFINED = 0xFFFFFFFF
 _ITEM_GROUP, _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFE, 0xE000, 0xE00D, 0xE0DD
-_ITEM_START = b"\xfe\xff\x00\xe0\xff\xff\xff\xff"  # an item, its length set once known
-_ITEM_DELIMITER = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
-_SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
-_LONG_VRS = frozenset(str(vr) for vr in EXPLICIT_VR_LENGTH_32)
-_VRS = frozenset(str(vr) for vr in VR if len(vr) == 2) - {"UN"}
-_DUMMIED_VRS = frozenset({"AE", "LO", "SH", "PN", "ST", "LT", "UT", "UC", "UR", "DA", "DT", "TM"})
+# What a dummied sequence gives dummy values: text but coded values, dates and times.
+DUMMIED_VRS = frozenset({"AE", "LO", "SH", "PN", "ST", "LT", "UT", "UC", "UR", "DA", "DT", "TM"})
 SPECIFIC_CHARACTER_SET = 0x00080005
 
 
@@ -80,7 +79,7 @@ class Dummier:
         self._replacements, self._dated = {}, False
         try:
             self._items(value, 0, len(value), path, out)
-        except (_Unhandled, struct.error, UnicodeDecodeError, RecursionError):
+        except (_Unhandled, struct.error, UnicodeError, RecursionError):
             return None
         return Rewritten(bytes(out), self._replacements, self._dated)
 
@@ -99,11 +98,11 @@ class Dummier:
                 return pos
             if element != _ITEM:
                 raise _Unhandled
-            out += _ITEM_START
+            out += ITEM_START
             start = len(out)
-            if length == _UNDEFINED:
+            if length == UNDEFINED_LENGTH:
                 pos = self._dataset(data, pos, None, path, out)
-                out += _ITEM_DELIMITER
+                out += ITEM_DELIMITER
             else:
                 if pos + length > limit:
                     raise _Unhandled
@@ -136,19 +135,20 @@ class Dummier:
                 if (not length or vr == "SQ") and vr != pydicom_vr(tag):
                     raise _Unhandled  # pydicom decodes these by its own dictionary's VR
             else:
-                vr = data[pos + 4:pos + 6].decode("ascii")
-                if vr not in _VRS:
-                    raise _Unhandled
-                if vr in _LONG_VRS:
+                code = data[pos + 4:pos + 6]
+                if code in LONG_VRS and code != b"UN":
                     (length,) = _LENGTH.unpack_from(data, pos + 8)
                     header = 12
-                else:
+                elif code in SHORT_VRS:
                     (length,) = _SHORT_LENGTH.unpack_from(data, pos + 6)
                     header = 8
+                else:
+                    raise _Unhandled  # UN, or not a VR
+                vr = code.decode("ascii")
             start = pos + header
             # Private, a group length, or not data set attributes (core's _element): removed.
             removed = group % 2 or element == 0 or group in (0x0000, 0x0002, 0x0004)
-            if length == _UNDEFINED:
+            if length == UNDEFINED_LENGTH:
                 if vr != "SQ" or removed:
                     raise _Unhandled  # its end is found only by parsing it
                 pos = self._sequence(data, tag, start, None, path, out)
@@ -164,10 +164,10 @@ class Dummier:
                 continue  # removed: nothing says what it holds
             elif vr == "UI" and not self.uid_kept(tag, path):
                 self._element(tag, vr, self._replaced_uids(data[start:pos]), out)
-            elif vr in _DUMMIED_VRS:
+            elif vr in DUMMIED_VRS:
                 if length and vr in ("DA", "DT", "TM"):
                     self._dated = True
-                self._element(tag, vr, _padded(str(dummy_value(vr, tag))), out)
+                self._element(tag, vr, padded(str(dummy_value(vr, tag)), vr), out)
             else:
                 self._element(tag, vr, data[start:pos], out)  # kept as read
         if pos != end:
@@ -177,25 +177,19 @@ class Dummier:
     def _sequence(self, data: bytes, tag: int, start: int, end: int | None,
                   path: tuple[str, ...], out: bytearray) -> int:
         """A nested sequence, its length kept undefined where it was; the position after it."""
-        if self.implicit:
-            out += _IMPLICIT.pack(tag >> 16, tag & 0xFFFF, 0)
-        else:
-            out += _EXPLICIT_LONG.pack(tag >> 16, tag & 0xFFFF, b"SQ", 0)
+        out += element_header(tag, "SQ", UNDEFINED_LENGTH, self.implicit)
         at = len(out)
-        inner = (*path, _keyword(tag))
-        pos = self._items(data, start, end, inner, out)
+        pos = self._items(data, start, end, (*path, standard.keyword_of(tag)), out)
         if end is None:
-            struct.pack_into("<I", out, at - 4, _UNDEFINED)
-            out += _SEQUENCE_DELIMITER
+            out += SEQUENCE_DELIMITER
         else:
             struct.pack_into("<I", out, at - 4, len(out) - at)
         return pos
 
     def _replaced_uids(self, value: bytes) -> bytes:
         """A UI value with its UIDs replaced, as core's _replace_uids encodes it."""
-        text = value.decode(default_encoding).rstrip("\0 ")  # as pydicom's convert_UI strips
-        uids = [uid.strip() for uid in text.split("\\")]
-        if uids == [""]:
+        uids = uids_in(value)
+        if not uids:
             return b""
         replaced = []
         for uid in uids:
@@ -203,28 +197,11 @@ class Dummier:
             if new != uid.strip("\0 "):
                 self._replacements[uid.strip("\0 ")] = new
             replaced.append(new)
-        return _padded("\\".join(replaced), nul=True)
+        return padded("\\".join(replaced), "UI")
 
     def _element(self, tag: int, vr: str, value: bytes, out: bytearray) -> None:
-        if self.implicit:
-            out += _IMPLICIT.pack(tag >> 16, tag & 0xFFFF, len(value))
-        elif vr in _LONG_VRS:
-            out += _EXPLICIT_LONG.pack(tag >> 16, tag & 0xFFFF, vr.encode(), len(value))
-        elif len(value) <= 0xFFFF:
-            out += _EXPLICIT_SHORT.pack(tag >> 16, tag & 0xFFFF, vr.encode(), len(value))
-        else:
+        header = element_header(tag, vr, len(value), self.implicit)
+        if header is None:
             raise _Unhandled
+        out += header
         out += value
-
-
-def _padded(text: str, nul: bool = False) -> bytes:
-    """ASCII text as writer.py writes it: padded to even length, a UID with a NUL."""
-    if not text.isascii():
-        raise _Unhandled
-    data = text.encode("ascii")
-    return data + (b"\0" if nul else b" ") if len(data) % 2 else data
-
-
-def _keyword(tag: int) -> str:
-    info = standard.element_by_tag(tag)
-    return info.keyword if info else f"({tag >> 16:04X},{tag & 0xFFFF:04X})"

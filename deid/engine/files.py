@@ -40,7 +40,13 @@ from deid.engine.core import (
     uids_of,
 )
 from deid.engine.quiet import reset_truncation, truncation_seen
-from deid.engine.writer import fast_encoding, write_file
+from deid.engine.writer import (
+    LONG_VRS,
+    SHORT_VRS,
+    UNDEFINED_LENGTH,
+    fast_encoding,
+    write_file,
+)
 from deid.keys import SecretKey
 from deid.profile.model import Profile
 
@@ -66,12 +72,6 @@ _ITEM_TAGS = (b"\xfe\xff\x00\xe0", b"\xff\xfe\xe0\x00")  # (FFFE,E000) little, b
 # each, so 8 bytes of empty element cost 40 times more in memory; an inflated data set of
 # 512 MiB could hold 64 million. One million: about 300 MiB and a minute.
 MAX_ELEMENTS = 1_000_000
-# VRs with a reserved field and a 4-byte length, and those with a 2-byte length (PS3.5 7.1.2).
-_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN",
-                       b"UR", b"UT", b"UV"})
-_SHORT_VRS = frozenset({b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS",
-                        b"LO", b"LT", b"PN", b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL",
-                        b"US"})
 _DEFLATED = DeflatedExplicitVRLittleEndian.encode("ascii")  # the UID, as a meta header holds it
 _HEADER, _LENGTH = struct.Struct("<HH2sH"), struct.Struct("<I")
 _TAG_IN_MESSAGE = re.compile(r"With tag (\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\))")
@@ -160,7 +160,7 @@ def check_size(data: bytes) -> None:
         start = stream.tell()
         # A bare data set (no meta header) is parsed all the same: count it when its first
         # element reads as explicit VR little endian.
-        bare = not syntax and data[start + 4:start + 6] in _LONG_VRS | _SHORT_VRS
+        bare = not syntax and data[start + 4:start + 6] in LONG_VRS | SHORT_VRS
         if bare or (syntax.is_transfer_syntax and not syntax.is_implicit_VR
                     and syntax.is_little_endian):
             _refuse_elements(_count_elements(data, start))
@@ -204,16 +204,16 @@ def _count_elements(data: bytes, start: int = 0, limit: int = MAX_ELEMENTS) -> i
             elif fragments and element == 0xE000:
                 offset += _LENGTH.unpack_from(data, offset - 4)[0]
             continue
-        if vr in _LONG_VRS:
+        if vr in LONG_VRS:
             length = _LENGTH.unpack_from(data, offset + 8)[0]
             offset += 12
-        elif vr in _SHORT_VRS:
+        elif vr in SHORT_VRS:
             offset += 8
         else:
             break
         if vr == b"SQ":
             continue  # its items follow
-        if length == 0xFFFFFFFF:
+        if length == UNDEFINED_LENGTH:
             fragments = True  # encapsulated pixel data: fragments until the delimiter
             continue
         offset += length
@@ -263,7 +263,7 @@ def _check_complete(dataset: Dataset | None = None, size: int = 0) -> None:
             raw = dataset.get_item(tag)
             if not isinstance(raw, RawDataElement) or raw.value_tell is None:
                 continue
-            if raw.length != 0xFFFFFFFF:
+            if raw.length != UNDEFINED_LENGTH:
                 if isinstance(raw.value, bytes) and len(raw.value) != raw.length:
                     truncated = True
                 end = max(end, raw.value_tell + raw.length)

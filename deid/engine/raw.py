@@ -57,8 +57,13 @@ def raw_uids(element: DataElement | RawDataElement) -> list[str] | None:
     if (not isinstance(element, RawDataElement) or not isinstance(element.value, bytes)
             or (element.VR or dictionary_vr(element.tag)) != "UI"):
         return None
-    text = element.value.decode(default_encoding).rstrip("\0 ")  # as convert_UI strips
-    values = [value.strip() for value in text.split("\\")]
+    return uids_in(element.value)
+
+
+def uids_in(value: bytes) -> list[str]:
+    """The UIDs of a UI value's bytes, as raw_uids reads them."""
+    text = value.decode(default_encoding).rstrip("\0 ")  # as convert_UI strips
+    values = [uid.strip() for uid in text.split("\\")]
     return [] if values == [""] else values
 
 

@@ -45,6 +45,7 @@ from deid.engine.files import (
     output_of,
     parse,
 )
+from deid.engine.writer import UNDEFINED_LENGTH
 from deid.keys import SecretKey
 from deid.profile.model import Profile
 
@@ -54,7 +55,6 @@ CHECKED_PREFIX = 64 << 20  # bytes of a streamed input that the bomb checks read
 # PS3.5 7.8 / A.4: Pixel Data, Float Pixel Data, Double Float Pixel Data; item, delimiter.
 PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
 ITEM, SEQUENCE_DELIMITER = 0xFFFEE000, 0xFFFEE0DD
-UNDEFINED = 0xFFFFFFFF
 # PS3.5 7.1.2: explicit VRs with a 2-byte reserved field and a 4-byte length.
 PIXEL_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
 # Stands in for the pixel data value while the engine runs: no rule of ours produces it, so a
@@ -74,7 +74,7 @@ class _PixelElement:
 
     tag: int
     vr: str | None
-    length: int  # as in the file: UNDEFINED for encapsulated
+    length: int  # as in the file: UNDEFINED_LENGTH for encapsulated
     value_start: int
     value_length: int  # of the value pydicom would read: items only, no delimiter
     end: int  # the first byte after the element (and its delimiter)
@@ -251,7 +251,7 @@ def _locate_pixels(source: BinaryIO, start: int, size: int, implicit: bool,
         if len(more) < 4:
             raise Rejected("unreadable", TRUNCATED)
         (length,), value_start = struct.unpack(order + "L", more), start + 12
-    if length != UNDEFINED:
+    if length != UNDEFINED_LENGTH:
         if value_start + length > size:
             raise Rejected("unreadable", TRUNCATED)
         return _PixelElement(tag, vr, length, value_start, length, value_start + length,

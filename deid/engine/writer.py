@@ -27,13 +27,19 @@ from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
 PIXEL_DATA = 0x7FE00010
 META_VERSION = 0x00020001  # File Meta Information Version
-_TAG = struct.Struct("<HH")
 _IMPLICIT = struct.Struct("<HHI")  # tag, 4-byte length
 _EXPLICIT_SHORT = struct.Struct("<HH2sH")  # tag, VR, 2-byte length
 _EXPLICIT_LONG = struct.Struct("<HH2s2xI")  # tag, VR, reserved, 4-byte length
-_UNDEFINED = 0xFFFFFFFF
-_LONG = frozenset(str(vr).encode() for vr in EXPLICIT_VR_LENGTH_32)
+UNDEFINED_LENGTH = 0xFFFFFFFF
+# PS3.5 7.5: an item (its length set once known), an item's and a sequence's delimiters.
+ITEM_START = b"\xfe\xff\x00\xe0\xff\xff\xff\xff"
+ITEM_DELIMITER = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
+SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
 _VR_BYTES = {str(vr): str(vr).encode() for vr in VR if len(vr) == 2}  # the 2-letter VRs
+# Explicit VRs with a reserved field and a 4-byte length, and those with a 2-byte length
+# (PS3.5 7.1.2), as the bytes of a header hold them.
+LONG_VRS = frozenset(str(vr).encode() for vr in EXPLICIT_VR_LENGTH_32)
+SHORT_VRS = frozenset(_VR_BYTES.values()) - LONG_VRS
 
 
 def encoded_text(dataset: Dataset, tag: int, vr: str, value: object) -> RawDataElement | None:
@@ -43,7 +49,7 @@ def encoded_text(dataset: Dataset, tag: int, vr: str, value: object) -> RawDataE
     text = value or ""
     if not isinstance(text, str) or not text.isascii():
         return None
-    data = _padded(text, vr)
+    data = padded(text, vr)
     implicit, little = dataset.original_encoding
     return RawDataElement(BaseTag(tag), vr, len(data), data, 0, bool(implicit),
                           little is not False)
@@ -58,7 +64,7 @@ def encoded_elements(dataset: Dataset, implicit: bool, little: bool
         element = dataset[tag]
         encoded = _by_pydicom((implicit, little), write_data_element, element,
                               [default_encoding])
-        value = encoded[8 if implicit or element.VR.encode() not in _LONG else 12:]  # header
+        value = encoded[8 if implicit or element.VR.encode() not in LONG_VRS else 12:]  # header
         elements.append(RawDataElement(BaseTag(tag), element.VR, len(value), value, 0,
                                        implicit, little))
     return tuple(elements)
@@ -104,15 +110,16 @@ def _file_meta(meta: FileMetaDataset) -> bytes:
     validate_file_meta(meta, enforce_standard=True)
     body = bytearray(_EXPLICIT_LONG.pack(0x0002, 0x0001, b"OB", 2) + b"\x00\x01")
     for element in texts:
-        data = _padded(element.value, element.VR)
+        data = padded(element.value, element.VR)
         tag = element.tag
         body += _EXPLICIT_SHORT.pack(tag >> 16, tag & 0xFFFF, element.VR.encode(), len(data))
         body += data
     return _EXPLICIT_SHORT.pack(0x0002, 0x0000, b"UL", 4) + struct.pack("<I", len(body)) + body
 
 
-def _padded(text: str, vr: str) -> bytes:
-    """ASCII text as pydicom writes it: padded to even length, a UID with a NUL (PS3.5 6.2)."""
+def padded(text: str, vr: str) -> bytes:
+    """ASCII text as pydicom writes it: padded to even length, a UID with a NUL (PS3.5 6.2).
+    Raises UnicodeEncodeError for other text."""
     data = text.encode("ascii")
     return data + (b"\0" if vr == "UI" else b" ") if len(data) % 2 else data
 
@@ -129,18 +136,24 @@ def _raw_header(tag: int, element: RawDataElement, implicit: bool) -> bytes | No
     any element pydicom's writer treats otherwise (undefined length, pixel data, an explicit
     VR it would refuse or turn into UN)."""
     value = element.value
-    if element.length == _UNDEFINED or tag == PIXEL_DATA or type(value) is not bytes:
+    if element.length == UNDEFINED_LENGTH or tag == PIXEL_DATA or type(value) is not bytes:
         return None
+    return element_header(tag, element.VR, len(value), implicit)
+
+
+def element_header(tag: int, vr: str | None, length: int, implicit: bool) -> bytes | None:
+    """An element's header as pydicom writes it (little endian; PS3.5 7.1); None for an
+    explicit VR that is not a DICOM one, or a length its 2-byte field cannot hold."""
     if implicit:
-        return _IMPLICIT.pack(tag >> 16, tag & 0xFFFF, len(value))
-    vr = _VR_BYTES.get(element.VR)  # type: ignore[arg-type]
-    if vr is None:
+        return _IMPLICIT.pack(tag >> 16, tag & 0xFFFF, length)
+    code = _VR_BYTES.get(vr)  # type: ignore[arg-type]
+    if code is None:
         return None
-    if vr in _LONG:
-        return _EXPLICIT_LONG.pack(tag >> 16, tag & 0xFFFF, vr, len(value))
-    if len(value) > 0xFFFF:
+    if code in LONG_VRS:
+        return _EXPLICIT_LONG.pack(tag >> 16, tag & 0xFFFF, code, length)
+    if length > 0xFFFF:
         return None
-    return _EXPLICIT_SHORT.pack(tag >> 16, tag & 0xFFFF, vr, len(value))
+    return _EXPLICIT_SHORT.pack(tag >> 16, tag & 0xFFFF, code, length)
 
 
 def _sequence(out: bytearray, element: DataElement, implicit: bool,
@@ -148,25 +161,21 @@ def _sequence(out: bytearray, element: DataElement, implicit: bool,
     """A sequence element, as write_data_element and write_sequence_item write it."""
     tag = element.tag
     undefined = element.is_undefined_length
-    if implicit:
-        out += _TAG.pack(tag >> 16, tag & 0xFFFF)
-    else:
-        out += _EXPLICIT_LONG.pack(tag >> 16, tag & 0xFFFF, b"SQ", 0)[:-4]
-    length_at = len(out)
-    out += b"\xff\xff\xff\xff"
+    out += element_header(tag, "SQ", UNDEFINED_LENGTH, implicit)  # length set once known
+    length_at = len(out) - 4
     items = element.value
     if items:
         item_encodings = convert_encodings(encodings or [default_encoding])
         for item in items:
-            out += b"\xfe\xff\x00\xe0\xff\xff\xff\xff"
+            out += ITEM_START
             start = len(out)
             _dataset(out, item, implicit, item_encodings)
             if getattr(item, "is_undefined_length_sequence_item", False):
-                out += b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
+                out += ITEM_DELIMITER
             else:
                 struct.pack_into("<I", out, start - 4, len(out) - start)
     if undefined:
-        out += b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+        out += SEQUENCE_DELIMITER
     else:
         struct.pack_into("<I", out, length_at, len(out) - length_at - 4)
 

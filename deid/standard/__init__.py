@@ -82,6 +82,17 @@ def element_by_tag(tag: int) -> ElementInfo | None:
     return None
 
 
+def tag_text(tag: int) -> str:
+    """A tag as PS3.6 writes it: '(0010,0010)'."""
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+def keyword_of(tag: int) -> str:
+    """A tag's keyword, or the tag as text where the dictionary does not hold it."""
+    info = element_by_tag(tag)
+    return info.keyword if info else tag_text(tag)
+
+
 @functools.lru_cache(maxsize=4096)
 def in_dictionary(tag: int) -> bool:
     """Whether a public tag is in the PS3.6 data dictionary (repeating groups included)."""

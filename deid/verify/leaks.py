@@ -27,9 +27,9 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from deid import standard
-from deid.engine.core import keyword_of, tag_text
 from deid.engine.dummy import dummy_value
 from deid.profile.model import Profile
+from deid.standard import keyword_of, tag_text
 from deid.verify.detect import dicom_date_forms, fold, identifiers, name_forms, name_words
 from deid.verify.elements import element_at
 from deid.verify.findings import LEAK, Finding

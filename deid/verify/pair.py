@@ -23,10 +23,11 @@ from pydicom.uid import UID_dictionary
 
 from deid import standard
 from deid.engine import read_dataset
-from deid.engine.core import Rejected, keyword_of, tag_text
+from deid.engine.core import Rejected
 from deid.engine.dummy import dummy_value
 from deid.engine.uids import is_valid_uid
 from deid.profile.model import COMPOUND, Profile, Rule
+from deid.standard import keyword_of, tag_text
 from deid.verify.detect import fold, name_forms
 from deid.verify.elements import element_at, values_of
 from deid.verify.findings import CONFORMANCE, Finding

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from deid.engine.core import keyword_of, tag_text
 from deid.engine.files import check_size
+from deid.standard import keyword_of, tag_text
 from deid.verify.elements import element_at, values_of
 from deid.verify.findings import Finding
 from deid.verify.pair import digest, is_well_known
